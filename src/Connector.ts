@@ -1,0 +1,272 @@
+/**
+ * The connector as a library object: it builds the actor system (account actors, routing shards),
+ * the BTP links (listeners and dialled peers) and the transfer expirer from one validated config, and
+ * wires links to actors with RxJS. `npm start` and the tests are thin users of it.
+ */
+import { createHash } from 'crypto'
+import { mkdirSync } from 'fs'
+import { start as startActorSystem, stop as stopActor, dispatch, spawn, Ref } from 'nact'
+import { map } from 'rxjs'
+import type { Config, AccountConfig, LocalAccountsConfig } from './config'
+import { createLogger, Logger } from './log'
+import { spawnAccountActor, AccountDeps, AccountInfo, AccountState } from './actors/AccountActor'
+import type { AccountMessage } from './actors/messages'
+import { RoutingTable } from './actors/RoutingShard'
+import { ExpiryWheel } from './core/ExpiryWheel'
+import { BtpServer, AuthResult } from './transport/BtpServer'
+import { BtpClient } from './transport/BtpClient'
+import { BtpConnection } from './transport/BtpConnection'
+import { LinkRegistry } from './transport/LinkRegistry'
+import { decodeFrame, ilpResponseFrame } from './transport/btp'
+import { rejectPacket } from './protocol/ilp'
+import { localAccountId, childAddress } from './protocol/address'
+import { optionalBigInt } from './protocol/amounts'
+import type { Store } from './store/Store'
+import { MemoryStore } from './store/MemoryStore'
+
+const ROUTING_SHARDS = 4
+
+export interface ConnectorOptions {
+  /** Where state is kept; defaults to an in-memory store. */
+  store?: Store
+  logger?: Logger
+}
+
+export interface AccountView {
+  id: string
+  relation: AccountInfo['relation']
+  assetCode: string
+  assetScale: number
+  address?: string
+  balance: string
+  heldIncoming: string
+  heldOutgoing: string
+  connections: number
+  packetsInFlight: number
+}
+
+export class Connector {
+  readonly log: Logger
+  private readonly store: Store
+  private system: Ref<unknown> | undefined
+  private accountsParent: Ref<unknown> | undefined
+  private routing: RoutingTable | undefined
+  private readonly accounts = new Map<string, Ref<AccountMessage>>()
+  private readonly states = new Map<string, AccountState>()
+  /** Local-mode accounts created per listener (for the cap). */
+  private readonly localCounts = new Map<string, number>()
+  private readonly localIds = new Set<string>()
+  /** Per listener: SHA-256 of a configured token → account id. */
+  private readonly tokens = new Map<string, Map<string, string>>()
+  private readonly links = new LinkRegistry()
+  private readonly wheel: ExpiryWheel
+  private readonly servers = new Map<string, BtpServer>()
+  private readonly ports = new Map<string, number>()
+  private readonly clients: BtpClient[] = []
+  private inFlight = 0
+  private draining = false
+  private deps: AccountDeps | undefined
+
+  constructor (readonly config: Config, options: ConnectorOptions = {}) {
+    this.log = options.logger ?? createLogger(config.log.level)
+    this.store = options.store ?? new MemoryStore()
+    this.wheel = new ExpiryWheel((accountId, ids) => { this.tell(accountId, { type: 'expire', ids }) })
+  }
+
+  get address (): string { return this.config.ilpAddress }
+
+  /** The port a listener is bound to (useful when it was configured as 0). */
+  port (listener: string): number | undefined { return this.ports.get(listener) }
+
+  async start (): Promise<void> {
+    if (this.config.dataDir !== '') mkdirSync(this.config.dataDir, { recursive: true })
+    this.system = startActorSystem()
+    this.accountsParent = spawn(this.system, (s: null) => s, 'accounts')
+    this.routing = new RoutingTable(this.system, ROUTING_SHARDS, this.log.child({ component: 'routing' }))
+    const routing = this.routing
+    this.deps = {
+      ilpAddress: () => this.config.ilpAddress,
+      expiry: this.config.packets,
+      maxInFlight: this.config.packets.maxInFlightPerAccount,
+      now: Date.now,
+      lookupRoute: (destination) => routing.lookup(destination),
+      tell: (accountId, msg) => this.tell(accountId, msg),
+      send: (accountId, connectionId, frame) => this.links.send(accountId, connectionId, frame),
+      connectionIds: (accountId) => this.links.connectionIds(accountId),
+      expireAt: (accountId, id, expiresAt) => this.wheel.add(accountId, id, expiresAt),
+      store: this.store,
+      log: this.log.child({ component: 'account' }),
+      inFlightChanged: (delta) => { this.inFlight += delta },
+      stateCreated: (state) => { this.states.set(state.info.id, state) }
+    }
+
+    for (const [id, account] of Object.entries(this.config.accounts)) this.addConfiguredAccount(id, account)
+    for (const route of this.config.routes) routing.add({ prefix: route.prefix, nextHop: route.account, kind: 'static' })
+
+    for (const [name, listener] of Object.entries(this.config.listeners)) {
+      const server = new BtpServer(
+        { name, host: listener.host, port: listener.port, ...this.config.btp },
+        (l, token) => this.authenticate(l, token),
+        (accountId, connection) => this.attach(accountId, connection),
+        this.log.child({ component: 'btp-server' })
+      )
+      this.servers.set(name, server)
+      this.ports.set(name, await server.listen())
+    }
+    for (const client of this.clients) client.start()
+    this.log.info({ address: this.address, accounts: this.accounts.size, listeners: Object.fromEntries(this.ports) }, 'connector started')
+  }
+
+  /**
+   * Graceful stop: refuse new packets, wait (up to the longest hold time) for those in flight to be
+   * answered or expire, then close links and flush the store.
+   */
+  async stop (drainTimeoutMs = this.config.packets.maxHoldTimeMs + 1000): Promise<void> {
+    if (this.draining) return
+    this.draining = true
+    this.log.info({ packetsInFlight: this.inFlight }, 'stopping: no new packets, draining those in flight')
+    await Promise.all([...this.servers.values()].map(s => s.close()))
+    const deadline = Date.now() + drainTimeoutMs
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+    if (this.inFlight > 0) this.log.warn({ packetsInFlight: this.inFlight }, 'drain timed out')
+    for (const client of this.clients) client.stop()
+    this.links.close()
+    this.wheel.stop()
+    await this.store.flush()
+    await this.store.close()
+    if (this.system !== undefined) stopActor(this.system)
+    this.log.info('connector stopped')
+  }
+
+  get packetsInFlight (): number { return this.inFlight }
+
+  account (id: string): AccountView | undefined {
+    const s = this.states.get(id)
+    if (s === undefined) return undefined
+    return {
+      id,
+      relation: s.info.relation,
+      assetCode: s.info.asset.code,
+      assetScale: s.info.asset.scale,
+      address: s.info.address,
+      balance: s.balance.balance.toString(),
+      heldIncoming: s.balance.heldIncoming.toString(),
+      heldOutgoing: s.balance.heldOutgoing.toString(),
+      connections: s.connections.length,
+      packetsInFlight: s.incoming.size + s.outgoing.size
+    }
+  }
+
+  accountIds (): string[] { return [...this.accounts.keys()] }
+
+  /** Id of the local-mode account a token opens (the token itself is never stored or logged). */
+  localAccountId (token: string): string { return localAccountId(token) }
+
+  private tell (accountId: string, msg: AccountMessage): boolean {
+    const ref = this.accounts.get(accountId)
+    if (ref === undefined) return false
+    dispatch(ref, msg)
+    return true
+  }
+
+  private addConfiguredAccount (id: string, account: AccountConfig): void {
+    const info: AccountInfo = {
+      id,
+      relation: account.relation,
+      asset: { code: account.assetCode, scale: account.assetScale },
+      address: account.relation === 'child' ? childAddress(this.config.ilpAddress, id) : undefined,
+      limits: { minBalance: optionalBigInt(account.minBalance), maxBalance: optionalBigInt(account.maxBalance) },
+      maxPacketAmount: optionalBigInt(account.maxPacketAmount)
+    }
+    this.spawnAccount(info)
+    const link = account.link
+    if (link.type === 'btp-server') {
+      let byToken = this.tokens.get(link.listener)
+      if (byToken === undefined) this.tokens.set(link.listener, byToken = new Map())
+      byToken.set(tokenKey(link.token), id)
+    } else {
+      this.clients.push(new BtpClient(
+        { accountId: id, url: link.url, token: link.token, ...this.config.btp },
+        (accountId, connection) => this.attach(accountId, connection),
+        this.log.child({ component: 'btp-client' })
+      ))
+    }
+    if (info.relation === 'parent') this.routing?.add({ prefix: '', nextHop: id, kind: 'parent-default' })
+  }
+
+  private spawnAccount (info: AccountInfo): void {
+    if (this.accountsParent === undefined || this.deps === undefined) throw new Error('connector not started')
+    this.accounts.set(info.id, spawnAccountActor(this.accountsParent, info, this.deps))
+    if (info.address !== undefined) this.routing?.add({ prefix: info.address, nextHop: info.id, kind: 'local' })
+  }
+
+  /** Which account a BTP token opens on a listener; provisions local-mode accounts when enabled. */
+  private authenticate (listener: string, token: string): AuthResult {
+    if (this.draining) return { ok: false, message: 'connector is shutting down' }
+    const configured = this.tokens.get(listener)?.get(tokenKey(token))
+    if (configured !== undefined) return { ok: true, accountId: configured }
+    const local = this.config.listeners[listener]?.localAccounts
+    if (local === undefined || !local.enabled) return { ok: false, message: 'no account has this token' }
+    const id = localAccountId(token)
+    if (this.localIds.has(id)) return { ok: true, accountId: id }
+    if (this.accounts.has(id)) return { ok: false, message: 'no account has this token' }
+    const count = this.localCounts.get(listener) ?? 0
+    if (count >= local.maxAccounts) {
+      this.log.warn({ listener, maxAccounts: local.maxAccounts }, 'local account limit reached: new token refused')
+      return { ok: false, message: `this listener's limit of ${local.maxAccounts} accounts is reached` }
+    }
+    this.localCounts.set(listener, count + 1)
+    this.localIds.add(id)
+    this.spawnAccount(localAccountInfo(id, this.config.ilpAddress, local))
+    this.log.info({ listener, account: id }, 'local account created')
+    return { ok: true, accountId: id }
+  }
+
+  /** Connects an authenticated link to its account's actor: frames in → typed messages → mailbox. */
+  private attach (accountId: string, connection: BtpConnection): void {
+    this.links.add(accountId, connection)
+    this.tell(accountId, { type: 'linkUp', connectionId: connection.id })
+    connection.frames$.pipe(map(decodeFrame)).subscribe({
+      next: event => {
+        try {
+          if (this.draining && event.type === 'prepare') {
+            connection.send(ilpResponseFrame(event.requestId, rejectPacket('T00', this.address, 'connector is shutting down')))
+            return
+          }
+          this.tell(accountId, { type: 'link', connectionId: connection.id, event })
+        } catch (err) {
+          // Whatever goes wrong with one link's frame must not take the process (and every other link) down.
+          this.log.error({ err, account: accountId }, 'failed to handle a frame: closing the link')
+          connection.close(1011, 'internal error')
+        }
+      },
+      error: (err: unknown) => {
+        this.log.error({ err, account: accountId }, 'link pipeline failed: closing the link')
+        connection.close(1011, 'internal error')
+      }
+    })
+    connection.closed$.subscribe(() => {
+      this.links.remove(accountId, connection)
+      this.tell(accountId, { type: 'linkDown', connectionId: connection.id })
+    })
+  }
+}
+
+function localAccountInfo (id: string, connectorAddress: string, local: LocalAccountsConfig): AccountInfo {
+  return {
+    id,
+    relation: 'child',
+    asset: { code: local.assetCode, scale: local.assetScale },
+    address: childAddress(connectorAddress, id),
+    limits: { minBalance: optionalBigInt(local.minBalance), maxBalance: optionalBigInt(local.maxBalance) },
+    maxPacketAmount: optionalBigInt(local.maxPacketAmount)
+  }
+}
+
+function tokenKey (token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex')
+}
+
+export function createConnector (config: Config, options?: ConnectorOptions): Connector {
+  return new Connector(config, options)
+}

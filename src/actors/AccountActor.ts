@@ -1,0 +1,377 @@
+/**
+ * One actor per account: its balance and limits, the packets it has in flight in both directions, and
+ * its link state. A Prepare from the account's link is checked and held here, routed, and handed to the
+ * next hop's AccountActor, which holds it against that account's limits and sends it down its link.
+ * The reply comes back the same way. Each actor changes only its own state, one message at a time, so
+ * no interleaving of packets can overdraw an account.
+ */
+import * as ILDCP from 'ilp-protocol-ildcp'
+import { spawn, Ref } from 'nact'
+import type { Logger } from 'pino'
+import { outgoingExpiry, ExpiryPolicy } from '../protocol/expiry'
+import { convertAmount, Asset } from '../protocol/amounts'
+import {
+  Balance, BalanceLimits, zeroBalance, holdIncoming, holdOutgoing,
+  commitIncoming, releaseIncoming, commitOutgoing, releaseOutgoing
+} from '../protocol/balance'
+import {
+  Prepare, Reply, RejectCode, amountTooLargeData, encodePrepare, fulfillmentMatches, rejectPacket
+} from '../protocol/ilp'
+import { LinkEvent, errorFrame, ilpMessageFrame, ilpResponseFrame } from '../transport/btp'
+import type { AccountMessage, TransferSource } from './messages'
+import type { Store } from '../store/Store'
+
+export type Relation = 'parent' | 'peer' | 'child'
+
+/** An account's settings (from config or provisioned at run time). */
+export interface AccountInfo {
+  id: string
+  relation: Relation
+  asset: Asset
+  /** The address we give this account over ILDCP (children only). */
+  address?: string
+  limits: BalanceLimits
+  maxPacketAmount?: bigint
+}
+
+/** A Prepare this account sent us, waiting for the next hop's answer. */
+interface IncomingPacket {
+  connectionId: number
+  requestId: number
+  amount: bigint
+  expiresAt: number
+}
+
+/** A Prepare we sent this account on behalf of another, waiting for its answer. */
+interface OutgoingPacket {
+  connectionId: number
+  source: TransferSource
+  amount: bigint
+  expiresAt: number
+  condition: Buffer
+}
+
+export interface AccountState {
+  info: AccountInfo
+  balance: Balance
+  /** Live connection ids, oldest first. */
+  connections: number[]
+  incoming: Map<number, IncomingPacket>
+  outgoing: Map<number, OutgoingPacket>
+  nextSeq: number
+  nextRequestId: number
+}
+
+/** What an account actor needs from the rest of the connector; all of it is addressed by name. */
+export interface AccountDeps {
+  ilpAddress: () => string
+  expiry: ExpiryPolicy
+  maxInFlight: number
+  now: () => number
+  lookupRoute: (destination: string) => string | undefined
+  /** Delivers a message to an account's actor; false if there is no such account. */
+  tell: (accountId: string, msg: AccountMessage) => boolean
+  send: (accountId: string, connectionId: number | undefined, frame: Buffer) => boolean
+  connectionIds: (accountId: string) => number[]
+  expireAt: (accountId: string, id: number, expiresAt: number) => void
+  store: Store
+  log: Logger
+  /** Called whenever an account's packets in flight change, for draining on shutdown. */
+  inFlightChanged: (delta: number) => void
+  /** Called with each fresh state (at spawn and at every restart), so the owner can read balances. */
+  stateCreated: (state: AccountState) => void
+}
+
+export function initialAccountState (info: AccountInfo, deps: AccountDeps): AccountState {
+  const saved = deps.store.loadAccount(info.id)
+  return {
+    info,
+    balance: zeroBalance(saved === undefined ? 0n : BigInt(saved.balance)),
+    connections: deps.connectionIds(info.id),
+    incoming: new Map(),
+    outgoing: new Map(),
+    nextSeq: 1,
+    nextRequestId: 1
+  }
+}
+
+export function handleAccountMessage (state: AccountState, msg: AccountMessage, deps: AccountDeps): AccountState {
+  switch (msg.type) {
+    case 'link': onLinkEvent(state, msg.connectionId, msg.event, deps); break
+    case 'forward': onForward(state, msg.source, msg.sourceAsset, msg.prepare, deps); break
+    case 'forwardResult': onForwardResult(state, msg.seq, msg.reply, deps); break
+    case 'expire': onExpire(state, msg.ids, deps); break
+    case 'linkUp':
+      if (!state.connections.includes(msg.connectionId)) state.connections.push(msg.connectionId)
+      break
+    case 'linkDown': onLinkDown(state, msg.connectionId, deps); break
+  }
+  return state
+}
+
+/**
+ * Answers everything in flight when the actor crashed, so that no request hangs on a restart: its
+ * senders get T00 and the sources of its outgoing packets learn they failed.
+ */
+export function abandonInFlight (state: AccountState, deps: AccountDeps, reason: string): void {
+  const address = deps.ilpAddress()
+  for (const [, p] of state.incoming) {
+    deps.send(state.info.id, p.connectionId, ilpResponseFrame(p.requestId, rejectPacket('T00', address, reason)))
+  }
+  for (const [, p] of state.outgoing) {
+    deps.tell(p.source.account, { type: 'forwardResult', seq: p.source.seq, reply: ownReject('T00', address, reason) })
+  }
+  deps.inFlightChanged(-(state.incoming.size + state.outgoing.size))
+  state.incoming.clear()
+  state.outgoing.clear()
+}
+
+// ---- this account sends us something -------------------------------------------------------------
+
+function onLinkEvent (state: AccountState, connectionId: number, event: LinkEvent, deps: AccountDeps): void {
+  switch (event.type) {
+    case 'prepare': onIncomingPrepare(state, connectionId, event.requestId, event.prepare, deps); break
+    case 'badPrepare':
+      answer(state, connectionId, event.requestId, rejectPacket('F01', deps.ilpAddress(), `invalid packet: ${event.reason}`), deps)
+      break
+    case 'reply': onOutgoingReply(state, connectionId, event.requestId, event.reply, deps); break
+    case 'error':
+      onOutgoingReply(state, connectionId, event.requestId,
+        ownReject('T00', deps.ilpAddress(), `${state.info.id} answered with BTP error ${event.code} ${event.name}: ${event.message}`), deps)
+      break
+    case 'refuse':
+      deps.send(state.info.id, connectionId, errorFrame(event.requestId, event.code, event.name, event.message))
+      break
+    case 'ignore': break
+  }
+}
+
+function onIncomingPrepare (state: AccountState, connectionId: number, requestId: number, prepare: Prepare, deps: AccountDeps): void {
+  const address = deps.ilpAddress()
+  const reject = (code: RejectCode, message: string, data?: Buffer): void =>
+    answer(state, connectionId, requestId, rejectPacket(code, address, message, data), deps)
+
+  if (prepare.destination.startsWith('peer.')) {
+    answer(state, connectionId, requestId, peerProtocol(state, prepare, address), deps)
+    return
+  }
+  const { info } = state
+  if (info.maxPacketAmount !== undefined && prepare.amount > info.maxPacketAmount) {
+    reject('F08', `packet amount ${prepare.amount} exceeds the maximum of ${info.maxPacketAmount} for account ${info.id}`,
+      amountTooLargeData(prepare.amount, info.maxPacketAmount))
+    return
+  }
+  const now = deps.now()
+  const expiry = outgoingExpiry(prepare.expiresAt, now, deps.expiry)
+  if (!expiry.ok) { reject(expiry.code, expiry.message); return }
+  const nextHop = deps.lookupRoute(prepare.destination)
+  if (nextHop === undefined) { reject('F02', `no route to ${prepare.destination}`); return }
+  if (nextHop === info.id) { reject('F02', `the route to ${prepare.destination} leads back to the sender`); return }
+  if (state.incoming.size >= deps.maxInFlight) {
+    reject('T03', `account ${info.id} has ${state.incoming.size} packets in flight, the most allowed`)
+    return
+  }
+  if (!holdIncoming(state.balance, info.limits, prepare.amount)) {
+    reject('T04', `account ${info.id} would exceed its maximum balance of ${info.limits.maxBalance}`)
+    return
+  }
+  const seq = state.nextSeq++
+  const delivered = deps.tell(nextHop, {
+    type: 'forward',
+    source: { account: info.id, seq },
+    sourceAsset: info.asset,
+    prepare: { ...prepare, expiresAt: expiry.expiresAt }
+  })
+  if (!delivered) {
+    releaseIncoming(state.balance, prepare.amount)
+    reject('F02', `next hop ${nextHop} for ${prepare.destination} does not exist`)
+    return
+  }
+  state.incoming.set(seq, { connectionId, requestId, amount: prepare.amount, expiresAt: prepare.expiresAt })
+  deps.inFlightChanged(1)
+  // A safety net: should the next hop never report back, the sender still gets R00 at its own expiry.
+  deps.expireAt(info.id, -seq, prepare.expiresAt)
+}
+
+/** `peer.*` destinations are for this hop only (RFC 0031 ILDCP now, CCP later): never forwarded. */
+function peerProtocol (state: AccountState, prepare: Prepare, address: string): Buffer {
+  if (prepare.destination === 'peer.config') {
+    if (state.info.relation !== 'child' || state.info.address === undefined) {
+      return rejectPacket('F00', address, `ILDCP is served to child accounts only; ${state.info.id} is a ${state.info.relation}`)
+    }
+    return ILDCP.serializeIldcpResponse({
+      clientAddress: state.info.address,
+      assetCode: state.info.asset.code,
+      assetScale: state.info.asset.scale
+    })
+  }
+  return rejectPacket('F02', address, `unsupported peer protocol: ${prepare.destination}`)
+}
+
+// ---- the next hop's side -------------------------------------------------------------------------
+
+function onForward (state: AccountState, source: TransferSource, sourceAsset: Asset, prepare: Prepare, deps: AccountDeps): void {
+  const { info } = state
+  const address = deps.ilpAddress()
+  const fail = (code: RejectCode, message: string): void => {
+    deps.tell(source.account, { type: 'forwardResult', seq: source.seq, reply: ownReject(code, address, message) })
+  }
+  const converted = convertAmount(prepare.amount, sourceAsset, info.asset)
+  if (!converted.ok) { fail(converted.code, converted.message); return }
+  const amount = converted.amount
+  const connectionId = state.connections[state.connections.length - 1]
+  if (connectionId === undefined) { fail('T01', `the link to account ${info.id} is down`); return }
+  if (state.outgoing.size >= deps.maxInFlight) {
+    fail('T03', `account ${info.id} has ${state.outgoing.size} packets in flight to it, the most allowed`)
+    return
+  }
+  if (!holdOutgoing(state.balance, info.limits, amount)) {
+    fail('T04', `account ${info.id} would go below its minimum balance of ${info.limits.minBalance}`)
+    return
+  }
+  const requestId = nextRequestId(state)
+  const frame = ilpMessageFrame(requestId, encodePrepare({ ...prepare, amount }))
+  if (!deps.send(info.id, connectionId, frame)) {
+    releaseOutgoing(state.balance, amount)
+    fail('T01', `the link to account ${info.id} is down`)
+    return
+  }
+  state.outgoing.set(requestId, { connectionId, source, amount, expiresAt: prepare.expiresAt, condition: prepare.executionCondition })
+  deps.inFlightChanged(1)
+  deps.expireAt(info.id, requestId, prepare.expiresAt)
+}
+
+function onOutgoingReply (state: AccountState, connectionId: number, requestId: number, reply: Reply, deps: AccountDeps): void {
+  const packet = state.outgoing.get(requestId)
+  if (packet === undefined || packet.connectionId !== connectionId) {
+    deps.log.debug({ account: state.info.id, requestId }, 'reply to no packet in flight (late or unknown): ignored')
+    return
+  }
+  state.outgoing.delete(requestId)
+  deps.inFlightChanged(-1)
+  const address = deps.ilpAddress()
+  let result = reply
+  if (reply.kind === 'fulfill') {
+    if (deps.now() > packet.expiresAt) {
+      // Too late: the sender may already have been told R00. Never pass a Fulfill after the deadline.
+      releaseOutgoing(state.balance, packet.amount)
+      result = ownReject('R00', address, `${state.info.id} fulfilled after the packet expired`)
+    } else if (!fulfillmentMatches(reply.fulfillment, packet.condition)) {
+      releaseOutgoing(state.balance, packet.amount)
+      result = ownReject('F05', address, `fulfillment from ${state.info.id} does not match the condition`)
+    } else {
+      commitOutgoing(state.balance, packet.amount)
+      deps.store.saveAccount({ id: state.info.id, balance: state.balance.balance.toString() })
+    }
+  } else {
+    releaseOutgoing(state.balance, packet.amount)
+  }
+  deps.tell(packet.source.account, { type: 'forwardResult', seq: packet.source.seq, reply: result })
+}
+
+// ---- back at the source --------------------------------------------------------------------------
+
+function onForwardResult (state: AccountState, seq: number, reply: Reply, deps: AccountDeps): void {
+  const packet = state.incoming.get(seq)
+  if (packet === undefined) return // already answered (expired)
+  state.incoming.delete(seq)
+  deps.inFlightChanged(-1)
+  if (reply.kind === 'fulfill') {
+    commitIncoming(state.balance, packet.amount)
+    deps.store.saveAccount({ id: state.info.id, balance: state.balance.balance.toString() })
+  } else {
+    releaseIncoming(state.balance, packet.amount)
+  }
+  deps.send(state.info.id, packet.connectionId, ilpResponseFrame(packet.requestId, reply.packet))
+}
+
+// ---- deadlines and links -------------------------------------------------------------------------
+
+function onExpire (state: AccountState, ids: number[], deps: AccountDeps): void {
+  const now = deps.now()
+  const address = deps.ilpAddress()
+  for (const id of ids) {
+    if (id > 0) {
+      const packet = state.outgoing.get(id)
+      if (packet === undefined || packet.expiresAt > now) continue
+      state.outgoing.delete(id)
+      deps.inFlightChanged(-1)
+      releaseOutgoing(state.balance, packet.amount)
+      deps.tell(packet.source.account, {
+        type: 'forwardResult',
+        seq: packet.source.seq,
+        reply: ownReject('R00', address, `${state.info.id} did not answer before the packet expired`)
+      })
+    } else {
+      const packet = state.incoming.get(-id)
+      if (packet === undefined || packet.expiresAt > now) continue
+      state.incoming.delete(-id)
+      deps.inFlightChanged(-1)
+      releaseIncoming(state.balance, packet.amount)
+      deps.send(state.info.id, packet.connectionId,
+        ilpResponseFrame(packet.requestId, rejectPacket('R00', address, 'no answer from the next hop before the packet expired')))
+    }
+  }
+}
+
+/** Packets sent on a connection that closed can never be answered: fail them upstream now. */
+function onLinkDown (state: AccountState, connectionId: number, deps: AccountDeps): void {
+  state.connections = state.connections.filter(c => c !== connectionId)
+  const address = deps.ilpAddress()
+  for (const [requestId, packet] of state.outgoing) {
+    if (packet.connectionId !== connectionId) continue
+    state.outgoing.delete(requestId)
+    deps.inFlightChanged(-1)
+    releaseOutgoing(state.balance, packet.amount)
+    deps.tell(packet.source.account, {
+      type: 'forwardResult',
+      seq: packet.source.seq,
+      reply: ownReject('T01', address, `the link to ${state.info.id} closed with the packet in flight`)
+    })
+  }
+}
+
+function answer (state: AccountState, connectionId: number, requestId: number, packet: Buffer, deps: AccountDeps): void {
+  deps.send(state.info.id, connectionId, ilpResponseFrame(requestId, packet))
+}
+
+function ownReject (code: RejectCode, address: string, message: string): Reply {
+  return { kind: 'reject', code, packet: rejectPacket(code, address, message) }
+}
+
+/** BTP request ids are uint32 and only need to be unique among our requests in flight on a link. */
+function nextRequestId (state: AccountState): number {
+  let id = state.nextRequestId
+  while (state.outgoing.has(id)) id = id >= 0xffffffff ? 1 : id + 1
+  state.nextRequestId = id >= 0xffffffff ? 1 : id + 1
+  return id
+}
+
+/**
+ * Spawns the actor. Supervision, chosen on purpose: a crash answers every packet the account had in
+ * flight (so nothing hangs) and restarts the actor from its stored state, rather than nact's default
+ * of stopping it and silently dropping whatever is sent to it afterwards.
+ */
+export function spawnAccountActor (parent: Ref<unknown>, info: AccountInfo, deps: AccountDeps): Ref<AccountMessage> {
+  let current: AccountState | undefined
+  return spawn(
+    parent,
+    (state: AccountState, msg: AccountMessage) => {
+      current = state
+      return handleAccountMessage(state, msg, deps)
+    },
+    info.id,
+    {
+      initialStateFunc: () => {
+        current = initialAccountState(info, deps)
+        deps.stateCreated(current)
+        return current
+      },
+      onCrash: (msg: AccountMessage | undefined, err: Error | undefined, ctx) => {
+        deps.log.error({ account: info.id, err, message: msg?.type }, 'account actor crashed: failing its packets in flight and restarting it from its stored state')
+        if (current !== undefined) abandonInFlight(current, deps, 'internal error in the connector')
+        return ctx.reset
+      }
+    }
+  )
+}

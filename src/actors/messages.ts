@@ -1,0 +1,33 @@
+/**
+ * Every message the actors exchange, as discriminated unions of plain data (no functions, no class
+ * instances): amounts are bigint (uint64) and packets Buffers, so msgpack can carry them unchanged when
+ * accounts live on other cluster nodes.
+ */
+import type { LinkEvent } from '../transport/btp'
+import type { Prepare, Reply } from '../protocol/ilp'
+import type { Asset } from '../protocol/amounts'
+import type { Route, RouteKind } from '../routing/PrefixTable'
+
+/** Identifies a forwarded packet at its source: the source account and its sequence number there. */
+export interface TransferSource {
+  account: string
+  seq: number
+}
+
+export type AccountMessage =
+  /** A BTP connection of this account authenticated / closed. */
+  | { type: 'linkUp'; connectionId: number }
+  | { type: 'linkDown'; connectionId: number }
+  /** A frame from one of this account's connections. */
+  | { type: 'link'; connectionId: number; event: LinkEvent }
+  /** To the next hop's account: send this Prepare (amount still in the source asset). */
+  | { type: 'forward'; source: TransferSource; sourceAsset: Asset; prepare: Prepare }
+  /** Back to the source account: how the forwarded packet ended. */
+  | { type: 'forwardResult'; seq: number; reply: Reply }
+  /** From the transfer expirer: these packets' deadlines have passed (outgoing ids > 0, incoming < 0). */
+  | { type: 'expire'; ids: number[] }
+
+export type RoutingMessage =
+  | { type: 'addRoute'; route: Route }
+  | { type: 'removeRoute'; prefix: string; nextHop: string; kind: RouteKind }
+  | { type: 'removeNextHop'; nextHop: string }

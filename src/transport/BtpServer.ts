@@ -1,0 +1,93 @@
+/**
+ * A BTP 2.0 WebSocket listener. Each connection must authenticate within the auth timeout with its
+ * first frame; the connector decides which account the token belongs to (or refuses it). Frames larger
+ * than the limit close the socket (WebSocket code 1009) before they are buffered.
+ */
+import { WebSocketServer } from 'ws'
+import type WebSocket from 'ws'
+import type { Logger } from 'pino'
+import { BtpConnection } from './BtpConnection'
+import { decodeAuth, emptyResponseFrame, errorFrame } from './btp'
+
+export interface BtpServerOptions {
+  name: string
+  host: string
+  port: number
+  authTimeoutMs: number
+  pingIntervalMs: number
+  maxFrameBytes: number
+}
+
+export type AuthResult = { ok: true; accountId: string } | { ok: false; message: string }
+/** Decides which account a token opens on this listener. Must not log the token. */
+export type Authenticate = (listener: string, token: string, username: string) => AuthResult
+export type OnLink = (accountId: string, connection: BtpConnection) => void
+
+export class BtpServer {
+  private wss: WebSocketServer | undefined
+  private readonly pending = new Set<WebSocket>()
+
+  constructor (
+    private readonly options: BtpServerOptions,
+    private readonly authenticate: Authenticate,
+    private readonly onLink: OnLink,
+    private readonly log: Logger
+  ) {}
+
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  async listen (): Promise<number> {
+    const wss = new WebSocketServer({ host: this.options.host, port: this.options.port, maxPayload: this.options.maxFrameBytes })
+    this.wss = wss
+    wss.on('connection', (ws, req) => this.accept(ws, req.socket.remoteAddress ?? 'unknown'))
+    await new Promise<void>((resolve, reject) => {
+      wss.once('listening', resolve)
+      wss.once('error', reject)
+    })
+    wss.on('error', (e) => this.log.error({ err: e }, 'BTP listener error'))
+    const address = wss.address()
+    const port = typeof address === 'object' && address !== null ? address.port : this.options.port
+    this.log.info({ listener: this.options.name, host: this.options.host, port }, 'BTP listener ready')
+    return port
+  }
+
+  /** Stops accepting connections; authenticated ones are closed by their owner (the link registry). */
+  async close (): Promise<void> {
+    for (const ws of this.pending) ws.terminate()
+    const wss = this.wss
+    if (wss === undefined) return
+    this.wss = undefined
+    await new Promise<void>(resolve => wss.close(() => resolve()))
+  }
+
+  private accept (ws: WebSocket, remote: string): void {
+    const log = this.log.child({ listener: this.options.name, remote })
+    this.pending.add(ws)
+    ws.on('error', (e) => log.warn({ err: e.message }, 'BTP socket error'))
+    const timer = setTimeout(() => {
+      log.warn('BTP client did not authenticate in time')
+      ws.send(errorFrame(0, 'F00', 'NotAcceptedError', `no auth message within ${this.options.authTimeoutMs} ms`))
+      ws.close(1008, 'auth timeout')
+      setTimeout(() => ws.terminate(), 1000).unref()
+    }, this.options.authTimeoutMs)
+    ws.once('close', () => {
+      clearTimeout(timer)
+      this.pending.delete(ws)
+    })
+    ws.once('message', (data: Buffer) => {
+      clearTimeout(timer)
+      this.pending.delete(ws)
+      const auth = decodeAuth(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer))
+      const result: AuthResult = auth.ok ? this.authenticate(this.options.name, auth.token, auth.username) : auth
+      if (!result.ok) {
+        log.warn({ reason: result.message }, 'BTP auth refused')
+        ws.send(errorFrame(auth.requestId, 'F00', 'NotAcceptedError', result.message))
+        ws.close(1008, 'auth refused')
+        setTimeout(() => ws.terminate(), 1000).unref()
+        return
+      }
+      ws.send(emptyResponseFrame(auth.requestId))
+      // Set up the connection in this same turn, so frames right behind the auth frame are not missed.
+      this.onLink(result.accountId, new BtpConnection(ws, this.options.pingIntervalMs))
+    })
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Which live BTP connections each account has. Account actors send through it by account id (they
+ * never hold a socket); replies to a request go back on the connection it came in on, new requests go
+ * out on the account's newest connection.
+ */
+import { BtpConnection } from './BtpConnection'
+
+export class LinkRegistry {
+  private readonly byAccount = new Map<string, BtpConnection[]>()
+
+  add (accountId: string, connection: BtpConnection): void {
+    const list = this.byAccount.get(accountId)
+    if (list === undefined) this.byAccount.set(accountId, [connection])
+    else list.push(connection)
+  }
+
+  remove (accountId: string, connection: BtpConnection): void {
+    const list = this.byAccount.get(accountId)
+    if (list === undefined) return
+    const rest = list.filter(c => c !== connection)
+    if (rest.length === 0) this.byAccount.delete(accountId)
+    else this.byAccount.set(accountId, rest)
+  }
+
+  /** Live connection ids of an account, oldest first. */
+  connectionIds (accountId: string): number[] {
+    return (this.byAccount.get(accountId) ?? []).filter(c => !c.closed).map(c => c.id)
+  }
+
+  /** Sends on the given connection, or on the account's newest one; false if there is none. */
+  send (accountId: string, connectionId: number | undefined, frame: Buffer): boolean {
+    const list = this.byAccount.get(accountId)
+    if (list === undefined) return false
+    if (connectionId === undefined) {
+      for (let i = list.length - 1; i >= 0; i--) if (list[i].send(frame)) return true
+      return false
+    }
+    for (const c of list) if (c.id === connectionId) return c.send(frame)
+    return false
+  }
+
+  /** Closes every connection of one account (or of all accounts). */
+  close (accountId?: string, code = 1001, reason = 'connector shutting down'): void {
+    const lists = accountId === undefined ? [...this.byAccount.values()] : [this.byAccount.get(accountId) ?? []]
+    for (const list of lists) for (const c of list) c.close(code, reason)
+  }
+
+  get size (): number {
+    let n = 0
+    for (const list of this.byAccount.values()) n += list.length
+    return n
+  }
+}
