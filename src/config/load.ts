@@ -1,0 +1,741 @@
+/**
+ * Loading and validating the configuration.
+ *
+ * Pipeline (loadConfig): read the JSON file -> fill absent whole-map defaults (`listeners`) -> apply
+ * METAMORPHOSIS_* environment overrides -> validateConfig: Value.Default -> derived defaults
+ * (link.listener, btp-client token from the url) -> Value.Check (schema) -> cross-field checks.
+ * Every problem found is reported at once, as "path: what is wrong", in a ConfigError.
+ */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { Kind, type TSchema } from '@sinclair/typebox'
+import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
+import {
+  ConfigSchema,
+  INT_STRING_PATTERN,
+  UINT64_MAX,
+  UINT_STRING_PATTERN,
+  isValidSegment,
+  type AnnotatedSchema,
+  type Config
+} from './schema'
+
+/** Prefix of the environment variables that override configuration fields. */
+export const ENV_PREFIX = 'METAMORPHOSIS_'
+/** Environment variable naming the configuration file (not an override). */
+export const CONFIG_FILE_ENV_VAR = 'METAMORPHOSIS_CONFIG'
+
+export class ConfigError extends Error {
+  /** One entry per problem, each "path: what is wrong". */
+  readonly problems: string[]
+
+  constructor(problems: string[]) {
+    super(problems.join('\n'))
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+export interface LoadConfigOptions {
+  /** JSON configuration file. Default: $METAMORPHOSIS_CONFIG, else config/default.json of the package. */
+  file?: string
+  /** Environment to take METAMORPHOSIS_* overrides from. Default: process.env. */
+  env?: Record<string, string | undefined>
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Paths and problems
+// ---------------------------------------------------------------------------------------------------
+
+type PathSegment = string | number
+type ConfigPath = PathSegment[]
+
+/** Where an environment variable wrote (or created) a part of the configuration. */
+interface EnvSource {
+  path: ConfigPath
+  variable: string
+  /** True when the variable created this object (or array) on its way to the field it sets. */
+  created: boolean
+}
+
+const PLAIN_KEY = /^[A-Za-z0-9_~-]+$/
+
+/** "accounts.bob.link.token", "routes[0].prefix", 'accounts["bad id"]'; the root is "config". */
+export function formatPath(configPath: readonly PathSegment[]): string {
+  let out = ''
+  for (const [i, segment] of configPath.entries()) {
+    if (i === 0 && typeof segment === 'string' && !PLAIN_KEY.test(segment)) out = 'config'
+    if (typeof segment === 'number') out += `[${segment}]`
+    else if (PLAIN_KEY.test(segment)) out += (out === '' ? '' : '.') + segment
+    else out += `[${JSON.stringify(segment)}]`
+  }
+  return out === '' ? 'config' : out
+}
+
+function isPrefixOf(prefix: ConfigPath, full: ConfigPath): boolean {
+  return prefix.length <= full.length && prefix.every((segment, i) => String(segment) === String(full[i]))
+}
+
+class Problems {
+  readonly list: string[] = []
+  private readonly paths = new Set<string>()
+
+  constructor(private readonly sources: EnvSource[] = []) {}
+
+  /** Reports a problem at a configuration path (annotated with the env variable that set it, if any). */
+  add(configPath: ConfigPath, message: string, options: { unlessReported?: boolean } = {}): void {
+    const key = formatPath(configPath)
+    if (options.unlessReported && this.paths.has(key)) return
+    this.paths.add(key)
+    let source: EnvSource | undefined
+    for (const candidate of this.sources) {
+      if (isPrefixOf(candidate.path, configPath) && (!source || candidate.path.length > source.path.length)) {
+        source = candidate
+      }
+    }
+    const origin = source ? ` (${source.created ? 'created' : 'set'} by ${source.variable})` : ''
+    this.list.push(`${key}: ${message}${origin}`)
+  }
+
+  /** Reports a problem not tied to a configuration path (a file, an environment variable). */
+  addLine(line: string): void {
+    this.list.push(line)
+  }
+
+  throwIfAny(): void {
+    if (this.list.length > 0) throw new ConfigError([...this.list])
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Small guards
+// ---------------------------------------------------------------------------------------------------
+
+type PlainObject = Record<string, unknown>
+
+function isPlainObject(value: unknown): value is PlainObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function entriesOf(value: unknown): [string, unknown][] {
+  return isPlainObject(value) ? Object.entries(value) : []
+}
+
+function hasOwn(value: unknown, key: string): boolean {
+  return isPlainObject(value) && Object.prototype.hasOwnProperty.call(value, key)
+}
+
+/** value[key] for an own property of an object or array, else undefined (never an inherited member). */
+function ownValue(value: unknown, key: PathSegment): unknown {
+  if (typeof value !== 'object' || value === null) return undefined
+  return Object.prototype.hasOwnProperty.call(value, key) ? (value as Record<PathSegment, unknown>)[key] : undefined
+}
+
+function annotated(schema: TSchema): AnnotatedSchema & PlainObject {
+  return schema as AnnotatedSchema & PlainObject
+}
+
+function kindOf(schema: TSchema): string {
+  return (schema as unknown as Record<symbol, unknown>)[Kind] as string
+}
+
+/** Short rendering of a value for messages. */
+function preview(value: unknown): string {
+  let text: string
+  try {
+    text = JSON.stringify(value) ?? String(value)
+  } catch {
+    text = String(value)
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Schema errors -> messages
+// ---------------------------------------------------------------------------------------------------
+
+interface LocatedMessage {
+  pointer: string
+  message: string
+}
+
+function pointerToPath(pointer: string, root: unknown): ConfigPath {
+  if (pointer === '') return []
+  const out: ConfigPath = []
+  let node: unknown = root
+  for (const raw of pointer.split('/').slice(1)) {
+    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (Array.isArray(node) && /^\d+$/.test(segment)) {
+      out.push(Number(segment))
+      node = node[Number(segment)]
+    } else {
+      out.push(segment)
+      node = isPlainObject(node) ? node[segment] : undefined
+    }
+  }
+  return out
+}
+
+function explain(error: ValueError): string {
+  const schema = annotated(error.schema)
+  if (error.type === ValueErrorType.ObjectRequiredProperty) return schema.requiredMessage ?? 'is required'
+  if (error.type === ValueErrorType.ObjectAdditionalProperties) {
+    const known = Object.keys((schema.properties as PlainObject | undefined) ?? {})
+    return known.length > 0 ? `unknown field (known fields: ${known.join(', ')})` : 'unknown field'
+  }
+  const got = schema.secret || error.value === undefined ? '' : ` (got ${preview(error.value)})`
+  if (schema.errorMessage) return schema.errorMessage + got
+  switch (error.type) {
+    case ValueErrorType.Object:
+      return 'must be an object' + got
+    case ValueErrorType.Array:
+      return 'must be an array' + got
+    case ValueErrorType.String:
+      return 'must be a string' + got
+    case ValueErrorType.StringMinLength:
+      return (schema.minLength === 1 ? 'must be a non-empty string' : `must be at least ${schema.minLength} characters long`) + got
+    case ValueErrorType.StringMaxLength:
+      return `must be at most ${schema.maxLength} characters long` + got
+    case ValueErrorType.StringPattern:
+      return `must match ${schema.pattern}` + got
+    case ValueErrorType.Integer:
+      return 'must be an integer' + got
+    case ValueErrorType.Number:
+      return 'must be a number' + got
+    case ValueErrorType.IntegerMinimum:
+    case ValueErrorType.NumberMinimum:
+      return `must be >= ${schema.minimum}` + got
+    case ValueErrorType.IntegerExclusiveMinimum:
+    case ValueErrorType.NumberExclusiveMinimum:
+      return `must be > ${schema.exclusiveMinimum}` + got
+    case ValueErrorType.IntegerMaximum:
+    case ValueErrorType.NumberMaximum:
+      return `must be <= ${schema.maximum}` + got
+    case ValueErrorType.IntegerExclusiveMaximum:
+    case ValueErrorType.NumberExclusiveMaximum:
+      return `must be < ${schema.exclusiveMaximum}` + got
+    case ValueErrorType.Boolean:
+      return 'must be true or false' + got
+    case ValueErrorType.Literal:
+      return `must be ${JSON.stringify(schema.const)}` + got
+    default:
+      return error.message.toLowerCase() + got
+  }
+}
+
+function literalOf(schema: TSchema): unknown {
+  return kindOf(schema) === 'Literal' ? annotated(schema).const : undefined
+}
+
+/** The value of the `type` literal of an object variant of a union, if it has one. */
+function discriminantOf(variant: TSchema): unknown {
+  if (kindOf(variant) !== 'Object') return undefined
+  const typeSchema = (annotated(variant).properties as Record<string, TSchema>).type
+  return typeSchema ? literalOf(typeSchema) : undefined
+}
+
+function* messagesFor(errors: Iterable<ValueError>): Generator<LocatedMessage> {
+  for (const error of errors) {
+    if (error.type === ValueErrorType.Union) yield* unionMessages(error)
+    else yield { pointer: error.path, message: explain(error) }
+  }
+}
+
+function* unionMessages(error: ValueError): Generator<LocatedMessage> {
+  const variants = annotated(error.schema).anyOf as TSchema[]
+  const got = annotated(error.schema).secret ? '' : ` (got ${preview(error.value)})`
+  if (variants.every((variant) => kindOf(variant) === 'Literal')) {
+    yield { pointer: error.path, message: `must be one of ${variants.map((v) => JSON.stringify(literalOf(v))).join(', ')}${got}` }
+    return
+  }
+  const tags = variants.map(discriminantOf)
+  if (tags.every((tag) => tag !== undefined)) {
+    // A union discriminated by "type": report the problems of the variant the value chose.
+    const choices = tags.map((tag) => JSON.stringify(tag)).join(', ')
+    if (!isPlainObject(error.value)) {
+      yield { pointer: error.path, message: `must be an object with "type" one of ${choices}` }
+      return
+    }
+    const chosen = tags.findIndex((tag) => tag === (error.value as PlainObject).type)
+    if (chosen < 0) {
+      const message =
+        error.value.type === undefined ? `is required (one of ${choices})` : `must be one of ${choices} (got ${preview(error.value.type)})`
+      yield { pointer: `${error.path}/type`, message }
+      return
+    }
+    yield* messagesFor(error.errors[chosen])
+    return
+  }
+  yield { pointer: error.path, message: 'does not match any of the allowed forms' }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * Deep copy of parsed JSON. A "__proto__" key (which JSON.parse keeps as an own property, but which
+ * assignment would turn into a prototype) is reported as an unknown field and dropped.
+ */
+function cloneData(value: unknown, at: ConfigPath, problems: Problems): unknown {
+  if (Array.isArray(value)) return value.map((item, i) => cloneData(item, [...at, i], problems))
+  if (!isPlainObject(value)) return value
+  const out: PlainObject = {}
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__') problems.add([...at, key], 'unknown field')
+    else out[key] = cloneData(value[key], [...at, key], problems)
+  }
+  return out
+}
+
+/** Fills top-level properties that have a `defaultIfAbsent` (the `listeners` map) when they are absent. */
+function applyAbsentDefaults(value: unknown): void {
+  if (!isPlainObject(value)) return
+  for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
+    const fallback = annotated(schema).defaultIfAbsent
+    if (fallback !== undefined && value[key] === undefined) value[key] = Value.Clone(fallback)
+  }
+}
+
+/**
+ * Value.Default merges a value into the schema's default with Object.assign when both are objects, and
+ * arrays are objects to it: `routes: {}` would become `[]` and `log: []` would become `{}`. So arrays
+ * where objects belong, and objects where arrays belong, are reported here and replaced by null (which
+ * Value.Default leaves alone and Value.Check rejects at the same path, a duplicate that is dropped).
+ */
+function guardContainerShapes(schema: TSchema, value: unknown, at: ConfigPath, problems: Problems): unknown {
+  const kind = kindOf(schema)
+  if (kind === 'Object' || kind === 'Record') {
+    if (Array.isArray(value)) {
+      problems.add(at, `must be an object (got ${preview(value)})`)
+      return null
+    }
+    if (!isPlainObject(value)) return value
+    const s = annotated(schema)
+    const properties = (s.properties as Record<string, TSchema> | undefined) ?? {}
+    const entrySchema = kind === 'Record' ? Object.values(s.patternProperties as Record<string, TSchema>)[0] : undefined
+    for (const key of Object.keys(value)) {
+      const child = entrySchema ?? properties[key]
+      if (child !== undefined && value[key] !== undefined) value[key] = guardContainerShapes(child, value[key], [...at, key], problems)
+    }
+    return value
+  }
+  if (kind === 'Array') {
+    if (value !== undefined && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      problems.add(at, `must be an array (got ${preview(value)})`)
+      return null
+    }
+    if (Array.isArray(value)) {
+      const items = annotated(schema).items as TSchema
+      value.forEach((item, i) => {
+        value[i] = guardContainerShapes(items, item, [...at, i], problems)
+      })
+    }
+    return value
+  }
+  return value
+}
+
+/** Defaults that depend on other fields: a btp-server link's listener, a btp-client link's token. */
+function deriveLinkDefaults(config: PlainObject, problems: Problems): void {
+  const listenerNames = isPlainObject(config.listeners) ? Object.keys(config.listeners) : []
+  for (const [id, account] of entriesOf(config.accounts)) {
+    if (!isPlainObject(account) || !isPlainObject(account.link)) continue
+    const link = account.link
+    const at = (field: string): ConfigPath => ['accounts', id, 'link', field]
+    if (link.type === 'btp-server' && link.listener === undefined) {
+      if (listenerNames.length === 1) link.listener = listenerNames[0]
+      else if (listenerNames.length === 0) problems.add(at('listener'), 'is required, but no listeners are configured')
+      else problems.add(at('listener'), `is required when there are several listeners (${listenerNames.join(', ')})`)
+    }
+    if (link.type === 'btp-client' && typeof link.url === 'string' && link.url !== '') {
+      let url: URL
+      try {
+        url = new URL(link.url)
+      } catch {
+        problems.add(at('url'), 'must be a valid URL such as "btp+wss://connector.example:443"')
+        continue
+      }
+      if (url.protocol !== 'btp+ws:' && url.protocol !== 'btp+wss:') {
+        problems.add(at('url'), `must use the btp+ws: or btp+wss: scheme (got "${url.protocol}")`)
+      } else if (url.hostname === '') {
+        problems.add(at('url'), 'must name a host, as in "btp+wss://connector.example:443"')
+      }
+      let password = url.password
+      try {
+        password = decodeURIComponent(password)
+      } catch {
+        // keep it as written
+      }
+      if (link.token === undefined && password !== '') link.token = password
+      else if (typeof link.token === 'string' && password !== '' && password !== link.token) {
+        problems.add(at('token'), 'differs from the token given as the url password; give it in one place only')
+      }
+    }
+  }
+}
+
+function checkMapKeys(config: PlainObject, problems: Problems): void {
+  for (const [section, what] of [
+    ['listeners', 'listener name'],
+    ['accounts', 'account id']
+  ] as const) {
+    for (const [key] of entriesOf(config[section])) {
+      if (!isValidSegment(key)) {
+        problems.add([section, key], `invalid ${what}: must be non-empty and use only letters, digits, "_", "~" and "-"`)
+      }
+    }
+  }
+}
+
+function checkAmounts(owner: unknown, at: ConfigPath, problems: Problems): void {
+  if (!isPlainObject(owner)) return
+  const uint = new RegExp(UINT_STRING_PATTERN)
+  const int = new RegExp(INT_STRING_PATTERN)
+  const { maxPacketAmount, minBalance, maxBalance } = owner
+  if (typeof maxPacketAmount === 'string' && uint.test(maxPacketAmount) && BigInt(maxPacketAmount) > UINT64_MAX) {
+    problems.add([...at, 'maxPacketAmount'], `must be at most "${UINT64_MAX}" (uint64) (got "${maxPacketAmount}")`)
+  }
+  if (
+    typeof minBalance === 'string' &&
+    typeof maxBalance === 'string' &&
+    int.test(minBalance) &&
+    int.test(maxBalance) &&
+    BigInt(minBalance) > BigInt(maxBalance)
+  ) {
+    problems.add([...at, 'minBalance'], `must be <= maxBalance ("${minBalance}" > "${maxBalance}")`)
+  }
+}
+
+function checkCrossFields(config: PlainObject, problems: Problems): void {
+  const listeners = config.listeners
+  const listenerNames = isPlainObject(listeners) ? Object.keys(listeners) : []
+
+  // Listener ports are unique (0 = any free port).
+  const portOwner = new Map<number, string>()
+  for (const [name, listener] of entriesOf(listeners)) {
+    if (!isPlainObject(listener)) continue
+    const port = listener.port
+    if (typeof port !== 'number' || !Number.isInteger(port) || port === 0) continue
+    const other = portOwner.get(port)
+    if (other !== undefined) {
+      problems.add(['listeners', name, 'port'], `port ${port} is already used by ${formatPath(['listeners', other])}`)
+    } else portOwner.set(port, name)
+    checkAmounts(listener.localAccounts, ['listeners', name, 'localAccounts'], problems)
+  }
+
+  // Accounts: listener references, token uniqueness, amounts.
+  const tokenOwner = new Map<string, string>()
+  for (const [id, account] of entriesOf(config.accounts)) {
+    if (!isPlainObject(account)) continue
+    checkAmounts(account, ['accounts', id], problems)
+    const link = account.link
+    if (!isPlainObject(link) || link.type !== 'btp-server') continue
+    if (typeof link.listener === 'string' && !hasOwn(listeners, link.listener)) {
+      const known = listenerNames.length > 0 ? `listeners: ${listenerNames.join(', ')}` : 'no listeners are configured'
+      problems.add(['accounts', id, 'link', 'listener'], `no listener named ${JSON.stringify(link.listener)} (${known})`)
+    }
+    if (typeof link.token === 'string' && link.token !== '') {
+      const other = tokenOwner.get(link.token)
+      if (other !== undefined) {
+        problems.add(
+          ['accounts', id, 'link', 'token'],
+          `same token as ${formatPath(['accounts', other, 'link', 'token'])}: btp-server tokens must be unique`
+        )
+      } else tokenOwner.set(link.token, id)
+    }
+  }
+
+  // Routes point at existing accounts.
+  if (Array.isArray(config.routes)) {
+    config.routes.forEach((route: unknown, i) => {
+      if (isPlainObject(route) && typeof route.account === 'string' && !hasOwn(config.accounts, route.account)) {
+        problems.add(['routes', i, 'account'], `no account named ${JSON.stringify(route.account)}`)
+      }
+    })
+  }
+
+  // Reconnection delays.
+  const btp = config.btp
+  if (isPlainObject(btp) && typeof btp.reconnectMinDelayMs === 'number' && typeof btp.reconnectMaxDelayMs === 'number') {
+    if (btp.reconnectMinDelayMs > btp.reconnectMaxDelayMs) {
+      problems.add(
+        ['btp', 'reconnectMinDelayMs'],
+        `must be <= btp.reconnectMaxDelayMs (${btp.reconnectMinDelayMs} > ${btp.reconnectMaxDelayMs})`
+      )
+    }
+  }
+}
+
+function validateInto(raw: unknown, problems: Problems): Config {
+  const value: unknown = guardContainerShapes(ConfigSchema, cloneData(raw, [], problems), [], problems)
+  applyAbsentDefaults(value)
+  const config: unknown = Value.Default(ConfigSchema, value)
+  if (isPlainObject(config)) {
+    checkMapKeys(config, problems)
+    deriveLinkDefaults(config, problems)
+  }
+  for (const { pointer, message } of messagesFor(Value.Errors(ConfigSchema, config))) {
+    problems.add(pointerToPath(pointer, config), message, { unlessReported: true })
+  }
+  if (isPlainObject(config)) checkCrossFields(config, problems)
+  problems.throwIfAny()
+  return config as Config
+}
+
+/**
+ * Validates a raw configuration (e.g. parsed JSON): fills every default, checks the schema and the
+ * cross-field rules. Does not modify `raw`. Throws a ConfigError listing every problem.
+ */
+export function validateConfig(raw: unknown): Config {
+  return validateInto(raw, new Problems())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Environment overrides
+// ---------------------------------------------------------------------------------------------------
+
+/** camelCase -> UPPER_SNAKE ("maxHoldTimeMs" -> "MAX_HOLD_TIME_MS"). */
+export function toUpperSnake(key: string): string {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Z])([A-Z][a-z])/g, '$1_$2')
+    .toUpperCase()
+}
+
+/** The environment variable overriding a configuration path, e.g. ["packets", "maxHoldTimeMs"]. */
+export function envVarName(configPath: readonly string[]): string {
+  return ENV_PREFIX + configPath.map(toUpperSnake).join('__')
+}
+
+interface Step {
+  key: PathSegment
+  schema: TSchema
+}
+
+function resolveStep(schema: TSchema, container: unknown, segment: string): Step | string {
+  const s = annotated(schema)
+  switch (kindOf(schema)) {
+    case 'Object': {
+      const properties = s.properties as Record<string, TSchema>
+      const key = Object.keys(properties).find((k) => toUpperSnake(k) === segment.toUpperCase())
+      return key === undefined ? `no field matching "${segment}"` : { key, schema: properties[key] }
+    }
+    case 'Record': {
+      const valueSchema = Object.values(s.patternProperties as Record<string, TSchema>)[0]
+      const existing = isPlainObject(container) ? Object.keys(container) : []
+      const key = existing.find((k) => k === segment) ?? existing.find((k) => k.toLowerCase() === segment.toLowerCase())
+      return { key: key ?? segment.toLowerCase(), schema: valueSchema }
+    }
+    case 'Array': {
+      if (!/^\d+$/.test(segment)) return `expected an array index, got "${segment}"`
+      const index = Number(segment)
+      const length = Array.isArray(container) ? container.length : 0
+      if (index > length) return `index ${index} is past the end, the array has ${length} items`
+      return { key: index, schema: s.items as TSchema }
+    }
+    case 'Union': {
+      const variants = s.anyOf as TSchema[]
+      const current = isPlainObject(container) ? container.type : undefined
+      const ordered = [
+        ...variants.filter((v) => discriminantOf(v) === current),
+        ...variants.filter((v) => discriminantOf(v) !== current)
+      ]
+      for (const variant of ordered) {
+        const step = resolveStep(variant, container, segment)
+        if (typeof step !== 'string') return step
+      }
+      return `no field matching "${segment}"`
+    }
+    default:
+      return 'not an object, it has no fields'
+  }
+}
+
+function isStringSchema(schema: TSchema): boolean {
+  switch (kindOf(schema)) {
+    case 'String':
+      return true
+    case 'Literal':
+      return typeof annotated(schema).const === 'string'
+    case 'Union':
+      return (annotated(schema).anyOf as TSchema[]).every(isStringSchema)
+    default:
+      return false
+  }
+}
+
+function expectedJson(schema: TSchema): string {
+  switch (kindOf(schema)) {
+    case 'Integer':
+      return 'an integer'
+    case 'Number':
+      return 'a number'
+    case 'Boolean':
+      return 'true or false'
+    case 'Array':
+      return 'a JSON array'
+    default:
+      return 'a JSON object'
+  }
+}
+
+/**
+ * Applies METAMORPHOSIS_* variables to `target` (mutated). Returns where each variable wrote; reports
+ * variables that name no configuration field or whose value cannot be parsed.
+ */
+function applyEnvOverrides(target: PlainObject, env: Record<string, string | undefined>, problems: Problems): EnvSource[] {
+  const sources: EnvSource[] = []
+  const variables = Object.keys(env)
+    .filter((name) => name.startsWith(ENV_PREFIX) && name !== CONFIG_FILE_ENV_VAR && env[name] !== undefined)
+    .map((name) => ({ name, segments: name.slice(ENV_PREFIX.length).split('__') }))
+    // Shallow paths first, so METAMORPHOSIS_PACKETS='{...}' does not undo METAMORPHOSIS_PACKETS__MAX_HOLD_TIME_MS.
+    .sort((a, b) => a.segments.length - b.segments.length || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+
+  for (const { name, segments } of variables) {
+    const raw = env[name] as string
+    if (segments.some((segment) => segment === '')) {
+      problems.addLine(`${name}: not a configuration override (levels are separated by exactly "__", e.g. ${ENV_PREFIX}LOG__LEVEL)`)
+      continue
+    }
+    // Resolve the whole path first, without changing anything.
+    const steps: Step[] = []
+    let schema: TSchema = ConfigSchema
+    let node: unknown = target
+    let failure: string | undefined
+    for (const segment of segments) {
+      const step = resolveStep(schema, node, segment)
+      if (typeof step === 'string') {
+        const where = steps.length === 0 ? 'top level' : formatPath(steps.map((s) => s.key))
+        failure = `unknown configuration field (${where}: ${step})`
+        break
+      }
+      steps.push(step)
+      schema = step.schema
+      node = ownValue(node, step.key)
+    }
+    if (failure !== undefined) {
+      problems.addLine(`${name}: ${failure}`)
+      continue
+    }
+    const configPath = steps.map((s) => s.key)
+    const leaf = steps[steps.length - 1]
+
+    let value: unknown = raw
+    if (!isStringSchema(leaf.schema)) {
+      try {
+        value = JSON.parse(raw)
+      } catch (err) {
+        const position = /at position \d+/.exec((err as Error).message)
+        problems.addLine(
+          `${name}: ${formatPath(configPath)} expects ${expectedJson(leaf.schema)}, but the value is not valid JSON${position ? ` (${position[0]})` : ''}`
+        )
+        continue
+      }
+    }
+
+    // Walk down, creating missing containers (attributed to this variable).
+    let container: Record<PathSegment, unknown> = target
+    let blocked: string | undefined
+    for (let i = 0; i < steps.length - 1; i++) {
+      const { key } = steps[i]
+      let next = ownValue(container, key)
+      if (next === undefined) {
+        next = kindOf(steps[i].schema) === 'Array' ? [] : {}
+        container[key] = next
+        sources.push({ path: configPath.slice(0, i + 1), variable: name, created: true })
+      } else if (!isPlainObject(next) && !Array.isArray(next)) {
+        blocked = formatPath(configPath.slice(0, i + 1))
+        break
+      }
+      container = next as Record<PathSegment, unknown>
+    }
+    if (blocked !== undefined) {
+      problems.addLine(`${name}: cannot set ${formatPath(configPath)}: ${blocked} is not an object`)
+      continue
+    }
+    container[leaf.key] = value
+    sources.push({ path: configPath, variable: name, created: false })
+  }
+  return sources
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Files
+// ---------------------------------------------------------------------------------------------------
+
+/** The nearest ancestor of `start` (inclusive) that contains a package.json. */
+export function findPackageRoot(start: string = __dirname): string {
+  let dir = path.resolve(start)
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir
+    const parent = path.dirname(dir)
+    if (parent === dir) throw new Error(`no package.json found above ${start}`)
+    dir = parent
+  }
+}
+
+/** config/default.json of this package (works from src/ and from dist/src/). */
+export function defaultConfigFile(): string {
+  return path.join(findPackageRoot(__dirname), 'config', 'default.json')
+}
+
+function lineAndColumn(text: string, position: number): string {
+  const before = text.slice(0, position)
+  const line = before.split('\n').length
+  const column = position - before.lastIndexOf('\n')
+  return `line ${line}, column ${column}`
+}
+
+function readJsonFile(file: string, origin: string): unknown {
+  let text: string
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const reason =
+      code === 'ENOENT'
+        ? 'config file not found'
+        : code === 'EISDIR'
+          ? 'is a directory, not a config file'
+          : `cannot read config file: ${(err as Error).message}`
+    throw new ConfigError([`${file}: ${reason}${origin}`])
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    const message = (err as Error).message
+    const position = /at position (\d+)/.exec(message)
+    const where = position ? ` (${lineAndColumn(text, Number(position[1]))})` : ''
+    throw new ConfigError([`${file}: invalid JSON: ${message}${where}${origin}`])
+  }
+}
+
+/**
+ * Loads the configuration: the JSON file (`opts.file`, else $METAMORPHOSIS_CONFIG, else
+ * config/default.json), then METAMORPHOSIS_* overrides from `opts.env` (default process.env), then
+ * defaults and validation. Throws a ConfigError listing every problem.
+ */
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const env = opts.env ?? process.env
+  let file: string
+  let origin = ''
+  if (opts.file !== undefined) file = path.resolve(opts.file)
+  else if (env[CONFIG_FILE_ENV_VAR]) {
+    file = path.resolve(env[CONFIG_FILE_ENV_VAR] as string)
+    origin = ` (named by ${CONFIG_FILE_ENV_VAR})`
+  } else file = defaultConfigFile()
+
+  const raw = readJsonFile(file, origin)
+  const preProblems = new Problems()
+  let sources: EnvSource[] = []
+  if (isPlainObject(raw)) {
+    // Whole-map defaults first, so that e.g. METAMORPHOSIS_LISTENERS__DEFAULT__PORT changes the default listener.
+    applyAbsentDefaults(raw)
+    sources = applyEnvOverrides(raw, env, preProblems)
+  }
+  const problems = new Problems(sources)
+  for (const line of preProblems.list) problems.addLine(line)
+  return validateInto(raw, problems)
+}

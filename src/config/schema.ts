@@ -1,0 +1,351 @@
+/**
+ * The connector's configuration schema: one TypeBox schema gives the TypeScript types, the validation
+ * (see ./load.ts) and the generated reference (docs/configuration.md, via scripts/config-docs.js).
+ *
+ * Conventions:
+ * - Every property has a `description` (it becomes the docs).
+ * - Properties with a default are *required* in the schema and carry `default`: the loader applies
+ *   `Value.Default` before `Value.Check`, so a loaded `Config` never has undefined defaulted fields.
+ * - Amounts are strings of integers, never JS numbers.
+ * - Non-standard keywords used by the loader and the docs generator (ignored by JSON Schema tools):
+ *   - `errorMessage`: the message used for any type / pattern / length problem of that field;
+ *   - `requiredMessage`: the message used when that (required) field is missing;
+ *   - `secret: true`: the value is never echoed in error messages;
+ *   - `docType`: how the docs name the type;
+ *   - `docDefault`: documents a default that the loader derives (not a static `default`);
+ *   - `defaultIfAbsent`: a default applied only when the property is absent (TypeBox's `default` on an
+ *     object would be merged into a value the user gave, which is wrong for a map such as `listeners`).
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+// ---------------------------------------------------------------------------------------------------
+// Grammar helpers (shared with the loader)
+// ---------------------------------------------------------------------------------------------------
+
+/** ILP allocation schemes accepted as the first segment of an address (RFC 0015). */
+export const ILP_ALLOCATION_SCHEMES = [
+  'g',
+  'private',
+  'example',
+  'peer',
+  'self',
+  'test',
+  'test1',
+  'test2',
+  'test3',
+  'local'
+] as const
+
+const SCHEMES = '(g|private|example|peer|self|test[1-3]?|local)'
+const SEGMENT = '[a-zA-Z0-9_~-]+'
+
+/** A full ILP address (RFC 0015): a scheme followed by at least one more segment. Max length 1023. */
+export const ILP_ADDRESS_PATTERN = `^${SCHEMES}(\\.${SEGMENT})+$`
+/** An ILP address prefix for routing: like an address, but a lone scheme (e.g. "g") is allowed. */
+export const ILP_PREFIX_PATTERN = `^${SCHEMES}(\\.${SEGMENT})*$`
+/** One ILP address segment: account ids and listener names must match this. */
+export const ILP_SEGMENT_PATTERN = `^${SEGMENT}$`
+export const ILP_ADDRESS_MAX_LENGTH = 1023
+
+/** Unsigned integer string (no sign, no leading zeros). Range (uint64) is checked by the loader. */
+export const UINT_STRING_PATTERN = '^(0|[1-9][0-9]*)$'
+/** Signed integer string (no leading zeros, no "-0"). */
+export const INT_STRING_PATTERN = '^(0|-?[1-9][0-9]*)$'
+export const UINT64_MAX = 18446744073709551615n
+
+export function isValidIlpAddress(address: string): boolean {
+  return address.length <= ILP_ADDRESS_MAX_LENGTH && new RegExp(ILP_ADDRESS_PATTERN).test(address)
+}
+
+export function isValidIlpPrefix(prefix: string): boolean {
+  return prefix.length <= ILP_ADDRESS_MAX_LENGTH && new RegExp(ILP_PREFIX_PATTERN).test(prefix)
+}
+
+export function isValidSegment(segment: string): boolean {
+  return new RegExp(ILP_SEGMENT_PATTERN).test(segment)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reusable field schemas
+// ---------------------------------------------------------------------------------------------------
+
+const ADDRESS_MESSAGE =
+  'must be an ILP address: at most 1023 characters, segments of letters, digits, "_", "~" or "-" separated by ".", ' +
+  'the first one of g, private, example, peer, self, test, test1, test2, test3, local (e.g. "g.example.connector")'
+
+const PREFIX_MESSAGE =
+  'must be an ILP address prefix: at most 1023 characters, segments of letters, digits, "_", "~" or "-" separated by ".", ' +
+  'the first one of g, private, example, peer, self, test, test1, test2, test3, local (e.g. "g" or "g.example")'
+
+function Uint64Amount(description: string) {
+  return Type.String({
+    pattern: UINT_STRING_PATTERN,
+    docType: 'uint64 string',
+    errorMessage:
+      'must be a string of digits between "0" and "18446744073709551615" (amounts are strings, not numbers)',
+    description
+  })
+}
+
+function SignedAmount(description: string) {
+  return Type.String({
+    pattern: INT_STRING_PATTERN,
+    docType: 'integer string',
+    errorMessage: 'must be an integer string such as "-1000" or "5000" (amounts are strings, not numbers)',
+    description
+  })
+}
+
+const AssetScale = (description: string, options: Record<string, unknown> = {}) =>
+  Type.Integer({ minimum: 0, maximum: 255, description, ...options })
+
+// ---------------------------------------------------------------------------------------------------
+// Sections
+// ---------------------------------------------------------------------------------------------------
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+
+export const LogSchema = Type.Object(
+  {
+    level: Type.Union(
+      LOG_LEVELS.map((level) => Type.Literal(level)),
+      { default: 'info', description: 'Minimum level of log lines written (pino levels; "silent" turns logging off).' }
+    )
+  },
+  { additionalProperties: false, default: {}, description: 'Logging.' }
+)
+
+export const PacketsSchema = Type.Object(
+  {
+    minMessageWindowMs: Type.Integer({
+      minimum: 0,
+      default: 1000,
+      description:
+        'Milliseconds taken off the incoming prepare\'s expiry to get the outgoing prepare\'s expiry, leaving time to pass the fulfillment back.'
+    }),
+    maxHoldTimeMs: Type.Integer({
+      exclusiveMinimum: 0,
+      default: 30000,
+      description: 'The outgoing prepare\'s expiry is at most now + this many milliseconds.'
+    }),
+    maxInFlightPerAccount: Type.Integer({
+      exclusiveMinimum: 0,
+      default: 5000,
+      description: 'Maximum prepares in flight from one account; beyond it the account\'s new prepares are rejected with T03.'
+    })
+  },
+  { additionalProperties: false, default: {}, description: 'Packet forwarding.' }
+)
+
+export const BtpSchema = Type.Object(
+  {
+    authTimeoutMs: Type.Integer({
+      exclusiveMinimum: 0,
+      default: 5000,
+      description: 'A BTP connection that has not authenticated within this many milliseconds is closed.'
+    }),
+    pingIntervalMs: Type.Integer({
+      exclusiveMinimum: 0,
+      default: 30000,
+      description: 'Interval of WebSocket pings used to detect dead connections, in milliseconds.'
+    }),
+    maxFrameBytes: Type.Integer({
+      minimum: 1024,
+      default: 65536,
+      description: 'Largest WebSocket message accepted, in bytes.'
+    }),
+    reconnectMinDelayMs: Type.Integer({
+      exclusiveMinimum: 0,
+      default: 100,
+      description: 'First delay before a btp-client link reconnects, in milliseconds (then doubled up to reconnectMaxDelayMs). Must be <= reconnectMaxDelayMs.'
+    }),
+    reconnectMaxDelayMs: Type.Integer({
+      exclusiveMinimum: 0,
+      default: 30000,
+      description: 'Longest delay between reconnection attempts of a btp-client link, in milliseconds.'
+    })
+  },
+  { additionalProperties: false, default: {}, description: 'BTP (Bilateral Transfer Protocol over WebSocket) links.' }
+)
+
+export const LocalAccountsSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: false,
+      description: 'When true, a BTP client presenting an unknown token gets a new child account of its own ("moneyd local mode").'
+    }),
+    maxAccounts: Type.Integer({
+      exclusiveMinimum: 0,
+      default: 1000,
+      description: 'Maximum number of accounts created this way on this listener.'
+    }),
+    assetCode: Type.String({
+      minLength: 1,
+      maxLength: 16,
+      default: 'XRP',
+      description: 'Asset code of the created accounts.'
+    }),
+    assetScale: AssetScale('Asset scale of the created accounts.', { default: 9 }),
+    maxPacketAmount: Type.Optional(Uint64Amount('Largest prepare amount accepted from a created account; no limit when absent.')),
+    minBalance: Type.Optional(SignedAmount('Lowest balance of a created account, e.g. "-1000"; no limit when absent.')),
+    maxBalance: Type.Optional(SignedAmount('Highest balance of a created account; no limit when absent. Must be >= minBalance when both are set.'))
+  },
+  {
+    additionalProperties: false,
+    default: {},
+    description: 'Accounts created on demand for clients connecting to this listener.'
+  }
+)
+
+export const ListenerSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface to listen on.' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port to listen on; 0 picks a free port.' }),
+    localAccounts: LocalAccountsSchema
+  },
+  {
+    additionalProperties: false,
+    // Needed so that Value.Default descends into the entries of the `listeners` record.
+    default: {},
+    description: 'A WebSocket server accepting BTP connections.'
+  }
+)
+
+/** `listeners` when the configuration has none (applied only when the key is absent). */
+export const DEFAULT_LISTENERS = {
+  default: { host: '127.0.0.1', port: 7768, localAccounts: { enabled: true } }
+} as const
+
+export const BtpServerLinkSchema = Type.Object(
+  {
+    type: Type.Literal('btp-server', { description: 'The peer connects to one of our listeners.' }),
+    listener: Type.String({
+      docDefault: 'the only listener',
+      requiredMessage: 'is required when there is not exactly one listener',
+      description:
+        'Name of the listener the peer connects to. May be omitted when exactly one listener is configured; after loading it is always set.'
+    }),
+    token: Type.String({
+      minLength: 1,
+      secret: true,
+      description: 'Secret the peer authenticates with. Must differ from every other btp-server account\'s token.'
+    })
+  },
+  { additionalProperties: false, description: 'We are the BTP server.' }
+)
+
+export const BtpClientLinkSchema = Type.Object(
+  {
+    type: Type.Literal('btp-client', { description: 'We connect to the peer.' }),
+    url: Type.String({
+      minLength: 1,
+      secret: true,
+      docType: 'btp+ws:// or btp+wss:// URL',
+      description: 'Where to connect, e.g. "btp+wss://peer.example:443". The token may be given as the URL password: "btp+wss://:TOKEN@peer.example:443".'
+    }),
+    token: Type.String({
+      minLength: 1,
+      secret: true,
+      docDefault: 'the url password',
+      requiredMessage: 'is required: set token, or give it in the url as btp+ws://:TOKEN@host:port',
+      description: 'Secret we authenticate with. May be omitted when it is in the url; after loading it is always set.'
+    })
+  },
+  { additionalProperties: false, description: 'We are the BTP client.' }
+)
+
+export const LinkSchema = Type.Union([BtpServerLinkSchema, BtpClientLinkSchema], {
+  description: 'How the account is connected; "type" selects the form.'
+})
+
+export const AccountSchema = Type.Object(
+  {
+    relation: Type.Union([Type.Literal('parent'), Type.Literal('peer'), Type.Literal('child')], {
+      description: 'What the other side is to us: "parent" (we get our address from it), "peer", or "child" (it gets its address from us).'
+    }),
+    assetCode: Type.String({ minLength: 1, maxLength: 16, description: 'Asset code, e.g. "XRP" or "USD".' }),
+    assetScale: AssetScale('Asset scale: an amount of 1 is 10^-assetScale units of the asset.'),
+    link: LinkSchema,
+    minBalance: Type.Optional(SignedAmount('Lowest balance allowed, e.g. "-1000"; no limit when absent.')),
+    maxBalance: Type.Optional(SignedAmount('Highest balance allowed; no limit when absent. Must be >= minBalance when both are set.')),
+    maxPacketAmount: Type.Optional(Uint64Amount('Largest prepare amount accepted from this account; no limit when absent.'))
+  },
+  { additionalProperties: false, description: 'An account with a peer connector.' }
+)
+
+export const RouteSchema = Type.Object(
+  {
+    prefix: Type.String({
+      maxLength: ILP_ADDRESS_MAX_LENGTH,
+      pattern: ILP_PREFIX_PATTERN,
+      errorMessage: PREFIX_MESSAGE,
+      docType: 'ILP address prefix',
+      description: 'Destination addresses starting with this prefix are routed to the account.'
+    }),
+    account: Type.String({ description: 'Id of the account to forward to (a key of accounts).' })
+  },
+  { additionalProperties: false, description: 'A static route.' }
+)
+
+export const ConfigSchema = Type.Object(
+  {
+    ilpAddress: Type.String({
+      maxLength: ILP_ADDRESS_MAX_LENGTH,
+      pattern: ILP_ADDRESS_PATTERN,
+      errorMessage: ADDRESS_MESSAGE,
+      docType: 'ILP address',
+      default: 'test.local',
+      description: 'This connector\'s ILP address.'
+    }),
+    dataDir: Type.String({
+      minLength: 1,
+      default: './data',
+      description: 'Directory of the LevelDB state; a relative path is taken from the working directory.'
+    }),
+    log: LogSchema,
+    packets: PacketsSchema,
+    btp: BtpSchema,
+    listeners: Type.Record(Type.String(), ListenerSchema, {
+      defaultIfAbsent: DEFAULT_LISTENERS,
+      description:
+        'BTP listeners by name (names use only letters, digits, "_", "~", "-"). When absent: one listener "default" on 127.0.0.1:7768 with localAccounts enabled.'
+    }),
+    accounts: Type.Record(Type.String(), AccountSchema, {
+      default: {},
+      description: 'Accounts by id (ids use only letters, digits, "_", "~", "-": they become ILP address segments).'
+    }),
+    routes: Type.Array(RouteSchema, { default: [], description: 'Static routes, in addition to those learned.' })
+  },
+  { additionalProperties: false, description: 'Metamorphosis connector configuration.' }
+)
+
+// ---------------------------------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------------------------------
+
+/** A loaded configuration: every default filled in, every check passed. */
+export type Config = Static<typeof ConfigSchema>
+export type LogLevel = (typeof LOG_LEVELS)[number]
+export type LogConfig = Static<typeof LogSchema>
+export type PacketsConfig = Static<typeof PacketsSchema>
+export type BtpConfig = Static<typeof BtpSchema>
+export type LocalAccountsConfig = Static<typeof LocalAccountsSchema>
+export type ListenerConfig = Static<typeof ListenerSchema>
+export type BtpServerLinkConfig = Static<typeof BtpServerLinkSchema>
+export type BtpClientLinkConfig = Static<typeof BtpClientLinkSchema>
+export type LinkConfig = Static<typeof LinkSchema>
+export type AccountConfig = Static<typeof AccountSchema>
+export type AccountRelation = AccountConfig['relation']
+export type RouteConfig = Static<typeof RouteSchema>
+
+/** Non-standard keywords this module puts on schemas (see the header comment). */
+export interface ConfigSchemaExtras {
+  errorMessage?: string
+  requiredMessage?: string
+  secret?: boolean
+  docType?: string
+  docDefault?: string
+  defaultIfAbsent?: unknown
+}
+
+export type AnnotatedSchema = TSchema & ConfigSchemaExtras
