@@ -247,8 +247,6 @@ function onOutgoingReply (state: AccountState, connectionId: number, requestId: 
     deps.log.debug({ account: state.info.id, requestId }, 'reply to no packet in flight (late or unknown): ignored')
     return
   }
-  state.outgoing.delete(requestId)
-  deps.inFlightChanged(-1)
   const address = deps.ilpAddress()
   let result = reply
   if (reply.kind === 'fulfill') {
@@ -261,12 +259,15 @@ function onOutgoingReply (state: AccountState, connectionId: number, requestId: 
       result = ownReject('F05', address, `fulfillment from ${state.info.id} does not match the condition`)
     } else {
       commitOutgoing(state.balance, packet.amount)
-      deps.store.saveAccount({ id: state.info.id, balance: state.balance.balance.toString() })
+      saveBalance(state, deps)
     }
   } else {
     releaseOutgoing(state.balance, packet.amount)
   }
   deps.tell(packet.source.account, { type: 'forwardResult', seq: packet.source.seq, reply: result })
+  // Forgotten only once answered: should anything above throw, the crash handler still answers it.
+  state.outgoing.delete(requestId)
+  deps.inFlightChanged(-1)
 }
 
 // ---- back at the source --------------------------------------------------------------------------
@@ -274,15 +275,19 @@ function onOutgoingReply (state: AccountState, connectionId: number, requestId: 
 function onForwardResult (state: AccountState, seq: number, reply: Reply, deps: AccountDeps): void {
   const packet = state.incoming.get(seq)
   if (packet === undefined) return // already answered (expired)
-  state.incoming.delete(seq)
-  deps.inFlightChanged(-1)
   if (reply.kind === 'fulfill') {
     commitIncoming(state.balance, packet.amount)
-    deps.store.saveAccount({ id: state.info.id, balance: state.balance.balance.toString() })
+    saveBalance(state, deps)
   } else {
     releaseIncoming(state.balance, packet.amount)
   }
   deps.send(state.info.id, packet.connectionId, ilpResponseFrame(packet.requestId, reply.packet))
+  state.incoming.delete(seq)
+  deps.inFlightChanged(-1)
+}
+
+function saveBalance (state: AccountState, deps: AccountDeps): void {
+  deps.store.saveAccount({ id: state.info.id, balance: state.balance.balance.toString() })
 }
 
 // ---- deadlines and links -------------------------------------------------------------------------
