@@ -7,7 +7,7 @@ import { createHash } from 'crypto'
 import { mkdirSync } from 'fs'
 import { start as startActorSystem, stop as stopActor, dispatch, spawn, Ref } from 'nact'
 import { map } from 'rxjs'
-import type { Config, AccountConfig, LocalAccountsConfig } from './config'
+import type { Config, AccountConfig } from './config'
 import { createLogger, Logger } from './log'
 import { spawnAccountActor, AccountDeps, AccountInfo, AccountState } from './actors/AccountActor'
 import type { AccountMessage } from './actors/messages'
@@ -21,13 +21,13 @@ import { decodeFrame, ilpResponseFrame } from './transport/btp'
 import { rejectPacket } from './protocol/ilp'
 import { localAccountId, childAddress } from './protocol/address'
 import { optionalBigInt } from './protocol/amounts'
-import type { Store } from './store/Store'
-import { MemoryStore } from './store/MemoryStore'
+import type { Store, ProvisionedAccount } from './store/Store'
+import { LevelStore } from './store/LevelStore'
 
 const ROUTING_SHARDS = 4
 
 export interface ConnectorOptions {
-  /** Where state is kept; defaults to an in-memory store. */
+  /** Where state is kept; defaults to LevelDB in the config's dataDir. */
   store?: Store
   logger?: Logger
 }
@@ -47,7 +47,7 @@ export interface AccountView {
 
 export class Connector {
   readonly log: Logger
-  private readonly store: Store
+  private store: Store | undefined
   private system: Ref<unknown> | undefined
   private accountsParent: Ref<unknown> | undefined
   private routing: RoutingTable | undefined
@@ -56,6 +56,8 @@ export class Connector {
   /** Local-mode accounts created per listener (for the cap). */
   private readonly localCounts = new Map<string, number>()
   private readonly localIds = new Set<string>()
+  /** New local accounts waiting for their record to be stored, so a second connection waits too. */
+  private readonly creating = new Map<string, Promise<AuthResult>>()
   /** Per listener: SHA-256 of a configured token → account id. */
   private readonly tokens = new Map<string, Map<string, string>>()
   private readonly links = new LinkRegistry()
@@ -69,7 +71,7 @@ export class Connector {
 
   constructor (readonly config: Config, options: ConnectorOptions = {}) {
     this.log = options.logger ?? createLogger(config.log.level)
-    this.store = options.store ?? new MemoryStore()
+    this.store = options.store
     this.wheel = new ExpiryWheel((accountId, ids) => { this.tell(accountId, { type: 'expire', ids }) })
   }
 
@@ -79,7 +81,12 @@ export class Connector {
   port (listener: string): number | undefined { return this.ports.get(listener) }
 
   async start (): Promise<void> {
-    if (this.config.dataDir !== '') mkdirSync(this.config.dataDir, { recursive: true })
+    if (this.store === undefined) {
+      mkdirSync(this.config.dataDir, { recursive: true })
+      this.store = await LevelStore.open(this.config.dataDir, { ...this.config.storage, log: this.log.child({ component: 'store' }) })
+      this.log.info({ dataDir: this.config.dataDir, durability: this.config.storage.durability, accounts: this.store.accounts().length }, 'data directory opened')
+    }
+    const store = this.store
     this.system = startActorSystem()
     this.accountsParent = spawn(this.system, (s: null) => s, 'accounts')
     this.routing = new RoutingTable(this.system, ROUTING_SHARDS, this.log.child({ component: 'routing' }))
@@ -94,13 +101,17 @@ export class Connector {
       send: (accountId, connectionId, frame) => this.links.send(accountId, connectionId, frame),
       connectionIds: (accountId) => this.links.connectionIds(accountId),
       expireAt: (accountId, id, expiresAt) => this.wheel.add(accountId, id, expiresAt),
-      store: this.store,
+      store,
       log: this.log.child({ component: 'account' }),
       inFlightChanged: (delta) => { this.inFlight += delta },
       stateCreated: (state) => { this.states.set(state.info.id, state) }
     }
 
     for (const [id, account] of Object.entries(this.config.accounts)) this.addConfiguredAccount(id, account)
+    // Accounts the connector made at run time come back with their balances.
+    for (const record of store.accounts()) {
+      if (record.provisioned !== undefined && !this.accounts.has(record.id)) this.addProvisionedAccount(record.id, record.provisioned)
+    }
     for (const route of this.config.routes) routing.add({ prefix: route.prefix, nextHop: route.account, kind: 'static' })
 
     for (const [name, listener] of Object.entries(this.config.listeners)) {
@@ -130,10 +141,11 @@ export class Connector {
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
     if (this.inFlight > 0) this.log.warn({ packetsInFlight: this.inFlight }, 'drain timed out')
     for (const client of this.clients) client.stop()
+    // Fulfills waiting for their group commit go out before the links close.
+    await this.store?.flush()
     this.links.close()
     this.wheel.stop()
-    await this.store.flush()
-    await this.store.close()
+    await this.store?.close()
     if (this.system !== undefined) stopActor(this.system)
     this.log.info('connector stopped')
   }
@@ -200,14 +212,19 @@ export class Connector {
     if (info.address !== undefined) this.routing?.add({ prefix: info.address, nextHop: info.id, kind: 'local' })
   }
 
-  /** Which account a BTP token opens on a listener; provisions local-mode accounts when enabled. */
-  private authenticate (listener: string, token: string): AuthResult {
+  /**
+   * Which account a BTP token opens on a listener. In local mode a new token makes a new child
+   * account, acknowledged only once it is stored.
+   */
+  private authenticate (listener: string, token: string): AuthResult | Promise<AuthResult> {
     if (this.draining) return { ok: false, message: 'connector is shutting down' }
     const configured = this.tokens.get(listener)?.get(tokenKey(token))
     if (configured !== undefined) return { ok: true, accountId: configured }
     const local = this.config.listeners[listener]?.localAccounts
     if (local === undefined || !local.enabled) return { ok: false, message: 'no account has this token' }
     const id = localAccountId(token)
+    const creating = this.creating.get(id)
+    if (creating !== undefined) return creating
     if (this.localIds.has(id)) return { ok: true, accountId: id }
     if (this.accounts.has(id)) return { ok: false, message: 'no account has this token' }
     const count = this.localCounts.get(listener) ?? 0
@@ -215,11 +232,40 @@ export class Connector {
       this.log.warn({ listener, maxAccounts: local.maxAccounts }, 'local account limit reached: new token refused')
       return { ok: false, message: `this listener's limit of ${local.maxAccounts} accounts is reached` }
     }
-    this.localCounts.set(listener, count + 1)
-    this.localIds.add(id)
-    this.spawnAccount(localAccountInfo(id, this.config.ilpAddress, local))
+    const provisioned: ProvisionedAccount = {
+      listener,
+      relation: 'child',
+      assetCode: local.assetCode,
+      assetScale: local.assetScale,
+      address: childAddress(this.config.ilpAddress, id),
+      minBalance: local.minBalance,
+      maxBalance: local.maxBalance,
+      maxPacketAmount: local.maxPacketAmount,
+      createdAt: Date.now()
+    }
+    const store = this.store as Store
+    store.saveAccount({ id, balance: '0', provisioned: dropUndefined(provisioned) })
+    this.addProvisionedAccount(id, provisioned)
     this.log.info({ listener, account: id }, 'local account created')
-    return { ok: true, accountId: id }
+    const stored = new Promise<AuthResult>(resolve => store.afterCommit(() => {
+      this.creating.delete(id)
+      resolve({ ok: true, accountId: id })
+    }))
+    this.creating.set(id, stored)
+    return stored
+  }
+
+  private addProvisionedAccount (id: string, p: ProvisionedAccount): void {
+    this.localCounts.set(p.listener, (this.localCounts.get(p.listener) ?? 0) + 1)
+    this.localIds.add(id)
+    this.spawnAccount({
+      id,
+      relation: p.relation,
+      asset: { code: p.assetCode, scale: p.assetScale },
+      address: p.address,
+      limits: { minBalance: optionalBigInt(p.minBalance), maxBalance: optionalBigInt(p.maxBalance) },
+      maxPacketAmount: optionalBigInt(p.maxPacketAmount)
+    })
   }
 
   /** Connects an authenticated link to its account's actor: frames in → typed messages → mailbox. */
@@ -252,15 +298,9 @@ export class Connector {
   }
 }
 
-function localAccountInfo (id: string, connectorAddress: string, local: LocalAccountsConfig): AccountInfo {
-  return {
-    id,
-    relation: 'child',
-    asset: { code: local.assetCode, scale: local.assetScale },
-    address: childAddress(connectorAddress, id),
-    limits: { minBalance: optionalBigInt(local.minBalance), maxBalance: optionalBigInt(local.maxBalance) },
-    maxPacketAmount: optionalBigInt(local.maxPacketAmount)
-  }
+/** MessagePack has no `undefined`: leave absent fields out of stored records. */
+function dropUndefined<T extends object> (o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
 }
 
 function tokenKey (token: string): string {

@@ -96,6 +96,7 @@ const SPEC_DEFAULTS: Config = {
   ilpAddress: 'test.local',
   dataDir: './data',
   log: { level: 'info' },
+  storage: { durability: 'strict', fastFlushIntervalMs: 100 },
   packets: { minMessageWindowMs: 1000, maxHoldTimeMs: 30000, maxInFlightPerAccount: 5000 },
   btp: {
     authTimeoutMs: 5000,

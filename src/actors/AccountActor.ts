@@ -281,13 +281,19 @@ function onForwardResult (state: AccountState, seq: number, reply: Reply, deps: 
   } else {
     releaseIncoming(state.balance, packet.amount)
   }
-  deps.send(state.info.id, packet.connectionId, ilpResponseFrame(packet.requestId, reply.packet))
+  const frame = ilpResponseFrame(packet.requestId, reply.packet)
+  if (reply.kind === 'fulfill') {
+    // The Fulfill is the acknowledgement that must not outrun the disk: it leaves with its group commit.
+    deps.store.afterCommit(() => { deps.send(state.info.id, packet.connectionId, frame) })
+  } else {
+    deps.send(state.info.id, packet.connectionId, frame)
+  }
   state.incoming.delete(seq)
   deps.inFlightChanged(-1)
 }
 
 function saveBalance (state: AccountState, deps: AccountDeps): void {
-  deps.store.saveAccount({ id: state.info.id, balance: state.balance.balance.toString() })
+  deps.store.saveBalance(state.info.id, state.balance.balance)
 }
 
 // ---- deadlines and links -------------------------------------------------------------------------

@@ -168,6 +168,23 @@ export const BtpSchema = Type.Object(
   { additionalProperties: false, default: {}, description: 'BTP (Bilateral Transfer Protocol over WebSocket) links.' }
 )
 
+export const StorageSchema = Type.Object(
+  {
+    durability: Type.Union([Type.Literal('strict'), Type.Literal('fast')], {
+      default: 'strict',
+      description:
+        '"strict": a Fulfill is passed upstream, and a new account acknowledged, only once its balance change is fsync\'d to disk (group commit: the changes of all accounts are written together, one batch at a time). ' +
+        '"fast": nothing waits for the disk; changes are written every fastFlushIntervalMs, so a crash (kill -9, power loss) can lose what was acknowledged in that window.'
+    }),
+    fastFlushIntervalMs: Type.Integer({
+      exclusiveMinimum: 0,
+      default: 100,
+      description: 'With durability "fast": how often changes are written, in milliseconds (the most a crash can lose).'
+    })
+  },
+  { additionalProperties: false, default: {}, description: 'How state is written to the LevelDB data directory.' }
+)
+
 export const LocalAccountsSchema = Type.Object(
   {
     enabled: Type.Boolean({
@@ -303,6 +320,7 @@ export const ConfigSchema = Type.Object(
       description: 'Directory of the LevelDB state; a relative path is taken from the working directory.'
     }),
     log: LogSchema,
+    storage: StorageSchema,
     packets: PacketsSchema,
     btp: BtpSchema,
     listeners: Type.Record(Type.String(), ListenerSchema, {
@@ -329,6 +347,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number]
 export type LogConfig = Static<typeof LogSchema>
 export type PacketsConfig = Static<typeof PacketsSchema>
 export type BtpConfig = Static<typeof BtpSchema>
+export type StorageConfig = Static<typeof StorageSchema>
 export type LocalAccountsConfig = Static<typeof LocalAccountsSchema>
 export type ListenerConfig = Static<typeof ListenerSchema>
 export type BtpServerLinkConfig = Static<typeof BtpServerLinkSchema>

@@ -1,19 +1,47 @@
 /**
- * What the actors persist, behind one small interface so the engine can change (LevelDB for a single
- * node, a replicated store for a cluster) without touching them. Balances are decimal strings at rest:
- * they are sums and may outgrow 64 bits.
+ * What the connector persists, behind one small interface so the engine can change (LevelDB for a
+ * single node, a replicated store for a cluster) without touching the actors. Balances are decimal
+ * strings at rest: they are sums and may outgrow 64 bits.
  */
+
+/** An account made at run time (local mode): its settings are stored so it comes back after a restart. */
+export interface ProvisionedAccount {
+  listener: string
+  relation: 'parent' | 'peer' | 'child'
+  assetCode: string
+  assetScale: number
+  address?: string
+  minBalance?: string
+  maxBalance?: string
+  maxPacketAmount?: string
+  /** Milliseconds since the epoch. */
+  createdAt: number
+}
+
 export interface AccountRecord {
   id: string
   /** Committed balance: what the account owes the connector, as a decimal string. */
   balance: string
+  /** Present for accounts the connector created itself; configured accounts take settings from config. */
+  provisioned?: ProvisionedAccount
 }
 
 export interface Store {
-  /** The account's last committed state, or undefined for a new account. */
+  /** Every stored account (read once at start). */
+  accounts: () => AccountRecord[]
+  /** The account's last saved state (including changes not yet on disk), or undefined. */
   loadAccount: (id: string) => AccountRecord | undefined
-  /** Records an account's committed state; durable by the time `flush()` resolves. */
+  /** Saves an account's state; it reaches the disk with the next group commit. */
   saveAccount: (record: AccountRecord) => void
+  /** Saves only the balance of an account (the hot path). */
+  saveBalance: (id: string, balance: bigint) => void
+  /**
+   * Runs `fn` once everything saved so far is durable: after the group commit that carries it (strict
+   * durability), or at once (fast durability). What must not be acknowledged before it is on disk —
+   * a Fulfill passed upstream, an account created — is sent from here.
+   */
+  afterCommit: (fn: () => void) => void
+  /** Resolves when everything saved so far is on disk. */
   flush: () => Promise<void>
   close: () => Promise<void>
 }

@@ -20,7 +20,7 @@ export interface BtpServerOptions {
 
 export type AuthResult = { ok: true; accountId: string } | { ok: false; message: string }
 /** Decides which account a token opens on this listener. Must not log the token. */
-export type Authenticate = (listener: string, token: string, username: string) => AuthResult
+export type Authenticate = (listener: string, token: string, username: string) => AuthResult | Promise<AuthResult>
 export type OnLink = (accountId: string, connection: BtpConnection) => void
 
 export class BtpServer {
@@ -77,17 +77,26 @@ export class BtpServer {
       clearTimeout(timer)
       this.pending.delete(ws)
       const auth = decodeAuth(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer))
-      const result: AuthResult = auth.ok ? this.authenticate(this.options.name, auth.token, auth.username) : auth
-      if (!result.ok) {
-        log.warn({ reason: result.message }, 'BTP auth refused')
-        ws.send(errorFrame(auth.requestId, 'F00', 'NotAcceptedError', result.message))
+      const refuse = (message: string): void => {
+        log.warn({ reason: message }, 'BTP auth refused')
+        ws.send(errorFrame(auth.requestId, 'F00', 'NotAcceptedError', message))
         ws.close(1008, 'auth refused')
         setTimeout(() => ws.terminate(), 1000).unref()
-        return
       }
-      ws.send(emptyResponseFrame(auth.requestId))
-      // Set up the connection in this same turn, so frames right behind the auth frame are not missed.
-      this.onLink(result.accountId, new BtpConnection(ws, this.options.pingIntervalMs))
+      if (!auth.ok) { refuse(auth.message); return }
+      // Deciding may wait for the disk (a new account is stored before it is acknowledged): hold
+      // back the frames behind the auth frame meanwhile, so none is missed.
+      ws.pause()
+      Promise.resolve(this.authenticate(this.options.name, auth.token, auth.username)).then(result => {
+        if (ws.readyState !== ws.OPEN) return
+        if (!result.ok) { refuse(result.message); return }
+        ws.send(emptyResponseFrame(auth.requestId))
+        this.onLink(result.accountId, new BtpConnection(ws, this.options.pingIntervalMs))
+        ws.resume()
+      }, (err: unknown) => {
+        log.error({ err }, 'BTP auth failed')
+        refuse('internal error')
+      })
     })
   }
 }

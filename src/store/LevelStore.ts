@@ -1,0 +1,242 @@
+/**
+ * The embedded single-node store: LevelDB (`level`), values in MessagePack.
+ *
+ * Group commit: saves only mark an account dirty in memory; one batch at a time carries every account
+ * changed since the previous batch to disk (in strict mode with fsync), then runs the callbacks that
+ * were waiting for it. So a thousand Fulfills in one turn cost one fsync, not a thousand, and the
+ * actors never wait for the disk — only the acknowledgements that must be durable do.
+ *
+ * Layout: `meta:schema` → schema version; `account:<id>` → { v, id, balance, provisioned? }. Values are
+ * plain MessagePack maps (no record structures, which would not survive a restart), balances strings.
+ */
+import { Level } from 'level'
+import { Packr } from 'msgpackr'
+import type { Logger } from 'pino'
+import type { AccountRecord, Store } from './Store'
+
+export const SCHEMA_VERSION = 1
+const SCHEMA_KEY = 'meta:schema'
+const ACCOUNT_PREFIX = 'account:'
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true })
+export const encode = (value: unknown): Buffer => packr.pack(value)
+export const decode = (bytes: Buffer): unknown => packr.unpack(bytes)
+
+type Db = Level<string, Buffer>
+
+/** Upgrades the data of schema version `from` to `from + 1`, as a list of writes. */
+export interface Migration {
+  from: number
+  describe: string
+  run: (db: Db) => Promise<Array<{ type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string }>>
+}
+
+/** The data format's history. Version 1 is the first; later formats add their step here. */
+export const MIGRATIONS: Migration[] = []
+
+export class StoreError extends Error {}
+
+export interface LevelStoreOptions {
+  durability: 'strict' | 'fast'
+  fastFlushIntervalMs: number
+  log: Logger
+  /** For tests of the upgrade path; defaults to this build's format. */
+  schemaVersion?: number
+  migrations?: Migration[]
+}
+
+export class LevelStore implements Store {
+  private readonly cache = new Map<string, AccountRecord>()
+  private dirty = new Set<string>()
+  private waiting: Array<() => void> = []
+  private writing: Promise<void> | undefined
+  private scheduled = false
+  private timer: NodeJS.Timeout | undefined
+  private closed = false
+  private failures = 0
+
+  private constructor (private readonly db: Db, private readonly options: LevelStoreOptions) {}
+
+  /** Opens (or creates) the data directory; refuses a newer or corrupted one without changing it. */
+  static async open (directory: string, options: LevelStoreOptions): Promise<LevelStore> {
+    const db: Db = new Level<string, Buffer>(directory, { keyEncoding: 'utf8', valueEncoding: 'buffer' })
+    try {
+      await db.open()
+    } catch (e) {
+      throw new StoreError(`cannot open the data directory ${directory}: ${describeOpenError(e)}. Nothing in it was changed.`)
+    }
+    try {
+      const store = new LevelStore(db, options)
+      await store.upgrade(directory)
+      await store.load(directory)
+      if (options.durability === 'fast') store.startFastFlush()
+      return store
+    } catch (e) {
+      await db.close().catch(() => {})
+      throw e
+    }
+  }
+
+  accounts (): AccountRecord[] { return [...this.cache.values()].map(r => ({ ...r })) }
+
+  loadAccount (id: string): AccountRecord | undefined {
+    const r = this.cache.get(id)
+    return r === undefined ? undefined : { ...r }
+  }
+
+  saveAccount (record: AccountRecord): void {
+    this.cache.set(record.id, { ...record })
+    this.markDirty(record.id)
+  }
+
+  saveBalance (id: string, balance: bigint): void {
+    const r = this.cache.get(id)
+    if (r === undefined) this.cache.set(id, { id, balance: balance.toString() })
+    else r.balance = balance.toString()
+    this.markDirty(id)
+  }
+
+  afterCommit (fn: () => void): void {
+    if (this.options.durability === 'fast') {
+      fn()
+      return
+    }
+    this.waiting.push(fn)
+    this.schedule()
+  }
+
+  async flush (): Promise<void> {
+    while (this.dirty.size > 0 || this.waiting.length > 0 || this.writing !== undefined) {
+      await (this.writing ?? this.commit())
+    }
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    if (this.timer !== undefined) clearInterval(this.timer)
+    await this.flush()
+    this.closed = true
+    await this.db.close()
+  }
+
+  private markDirty (id: string): void {
+    this.dirty.add(id)
+    if (this.options.durability === 'strict') this.schedule()
+  }
+
+  /** Strict mode: start a batch as soon as the current one is done (writes of this turn gathered first). */
+  private schedule (): void {
+    if (this.scheduled || this.writing !== undefined || this.closed) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      void this.commit()
+    })
+  }
+
+  private startFastFlush (): void {
+    this.timer = setInterval(() => { if (this.writing === undefined && this.dirty.size > 0) void this.commit() }, this.options.fastFlushIntervalMs)
+    this.timer.unref()
+  }
+
+  private async commit (): Promise<void> {
+    if (this.writing !== undefined) return await this.writing
+    const ids = this.dirty
+    const callbacks = this.waiting
+    if (ids.size === 0 && callbacks.length === 0) return
+    this.dirty = new Set()
+    this.waiting = []
+    const ops = [...ids].map(id => ({ type: 'put' as const, key: ACCOUNT_PREFIX + id, value: encodeAccount(this.cache.get(id) as AccountRecord) }))
+    this.writing = (async () => {
+      try {
+        if (ops.length > 0) await this.db.batch(ops, { sync: this.options.durability === 'strict' })
+        this.failures = 0
+      } catch (e) {
+        // Nothing waiting for this batch may be acknowledged: put it all back and try again shortly.
+        for (const id of ids) this.dirty.add(id)
+        this.waiting = callbacks.concat(this.waiting)
+        this.failures++
+        this.options.log.error({ err: e, attempt: this.failures }, 'writing to the data directory failed; retrying')
+        await new Promise(resolve => setTimeout(resolve, Math.min(1000, 10 * 2 ** this.failures)))
+        return
+      } finally {
+        this.writing = undefined
+      }
+      for (const fn of callbacks) {
+        try {
+          fn()
+        } catch (e) {
+          this.options.log.error({ err: e }, 'a callback after commit failed')
+        }
+      }
+    })()
+    await this.writing
+    if (this.dirty.size > 0 || this.waiting.length > 0) {
+      if (this.options.durability === 'strict' || this.failures > 0) this.schedule()
+    }
+  }
+
+  private async upgrade (directory: string): Promise<void> {
+    const target = this.options.schemaVersion ?? SCHEMA_VERSION
+    const migrations = this.options.migrations ?? MIGRATIONS
+    const raw = await this.db.get(SCHEMA_KEY)
+    let version: number
+    if (raw === undefined) {
+      const anyKey = await this.db.keys({ limit: 1 }).all()
+      if (anyKey.length > 0) {
+        throw new StoreError(`the data directory ${directory} holds data but no schema version: it was not written by Metamorphosis, or is damaged. Refusing to start; nothing was changed.`)
+      }
+      await this.db.put(SCHEMA_KEY, encode(target), { sync: true })
+      return
+    }
+    try {
+      version = decode(raw) as number
+    } catch {
+      throw new StoreError(`the schema version in ${directory} is unreadable: the data directory is damaged. Refusing to start; nothing was changed.`)
+    }
+    if (!Number.isInteger(version)) throw new StoreError(`the schema version in ${directory} is not a number: the data directory is damaged. Refusing to start; nothing was changed.`)
+    if (version > target) {
+      throw new StoreError(`the data directory ${directory} was written by a newer Metamorphosis (data format ${version}; this version reads up to ${target}). Refusing to start; nothing was changed. Run the newer version, or point dataDir elsewhere.`)
+    }
+    while (version < target) {
+      const step = migrations.find(m => m.from === version)
+      if (step === undefined) throw new StoreError(`no upgrade from data format ${version} to ${version + 1}; nothing was changed`)
+      this.options.log.info({ from: version, to: version + 1, step: step.describe }, 'upgrading the data directory')
+      const ops = await step.run(this.db)
+      // The data and the new version number are written in one atomic batch: an interrupted upgrade leaves the old format.
+      await this.db.batch([...ops, { type: 'put', key: SCHEMA_KEY, value: encode(version + 1) }], { sync: true })
+      version++
+    }
+  }
+
+  private async load (directory: string): Promise<void> {
+    for await (const [key, value] of this.db.iterator({ gte: ACCOUNT_PREFIX, lt: ACCOUNT_PREFIX + '\xff' })) {
+      let record: AccountRecord
+      try {
+        record = decodeAccount(value)
+      } catch (e) {
+        throw new StoreError(`record ${key} in ${directory} is damaged (${e instanceof Error ? e.message : String(e)}). Refusing to start; nothing was changed.`)
+      }
+      this.cache.set(record.id, record)
+    }
+  }
+}
+
+function encodeAccount (r: AccountRecord): Buffer {
+  return encode(r.provisioned === undefined ? { id: r.id, balance: r.balance } : { id: r.id, balance: r.balance, provisioned: r.provisioned })
+}
+
+function decodeAccount (bytes: Buffer): AccountRecord {
+  const v = decode(bytes) as Partial<AccountRecord> | null
+  if (v === null || typeof v !== 'object' || typeof v.id !== 'string' || typeof v.balance !== 'string' || !/^-?\d+$/.test(v.balance)) {
+    throw new Error('not an account record')
+  }
+  return v.provisioned === undefined ? { id: v.id, balance: v.balance } : { id: v.id, balance: v.balance, provisioned: v.provisioned }
+}
+
+function describeOpenError (e: unknown): string {
+  const err = e as { code?: string; cause?: { message?: string }; message?: string }
+  const cause = err.cause?.message ?? err.message ?? String(e)
+  if (/lock/i.test(cause)) return 'it is in use by another process (LevelDB lock held)'
+  return cause
+}
