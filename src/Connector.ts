@@ -55,7 +55,8 @@ export class Connector {
   private readonly states = new Map<string, AccountState>()
   /** Local-mode accounts created per listener (for the cap). */
   private readonly localCounts = new Map<string, number>()
-  private readonly localIds = new Set<string>()
+  /** Local-mode account id → the listener it was made on (its token opens it there only). */
+  private readonly localIds = new Map<string, string>()
   /** New local accounts waiting for their record to be stored, so a second connection waits too. */
   private readonly creating = new Map<string, Promise<AuthResult>>()
   /** Per listener: SHA-256 of a configured token → account id. */
@@ -65,7 +66,8 @@ export class Connector {
   private readonly servers = new Map<string, BtpServer>()
   private readonly ports = new Map<string, number>()
   private readonly clients: BtpClient[] = []
-  private inFlight = 0
+  /** Prepares taken in from links and not yet answered: what a graceful stop waits for. */
+  private unanswered = 0
   private draining = false
   private deps: AccountDeps | undefined
 
@@ -103,7 +105,7 @@ export class Connector {
       expireAt: (accountId, id, expiresAt) => this.wheel.add(accountId, id, expiresAt),
       store,
       log: this.log.child({ component: 'account' }),
-      inFlightChanged: (delta) => { this.inFlight += delta },
+      answered: (count) => { this.unanswered -= count },
       stateCreated: (state) => { this.states.set(state.info.id, state) }
     }
 
@@ -135,22 +137,22 @@ export class Connector {
   async stop (drainTimeoutMs = this.config.packets.maxHoldTimeMs + 1000): Promise<void> {
     if (this.draining) return
     this.draining = true
-    this.log.info({ packetsInFlight: this.inFlight }, 'stopping: no new packets, draining those in flight')
+    this.log.info({ packetsInFlight: this.unanswered }, 'stopping: no new packets, draining those in flight')
     await Promise.all([...this.servers.values()].map(s => s.close()))
     const deadline = Date.now() + drainTimeoutMs
-    while (this.inFlight > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
-    if (this.inFlight > 0) this.log.warn({ packetsInFlight: this.inFlight }, 'drain timed out')
+    while (this.unanswered > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+    if (this.unanswered > 0) this.log.warn({ packetsInFlight: this.unanswered }, 'drain timed out')
     for (const client of this.clients) client.stop()
     // Fulfills waiting for their group commit go out before the links close.
     await this.store?.flush()
-    this.links.close()
+    await this.links.close()
     this.wheel.stop()
     await this.store?.close()
     if (this.system !== undefined) stopActor(this.system)
     this.log.info('connector stopped')
   }
 
-  get packetsInFlight (): number { return this.inFlight }
+  get packetsInFlight (): number { return this.unanswered }
 
   account (id: string): AccountView | undefined {
     const s = this.states.get(id)
@@ -225,7 +227,10 @@ export class Connector {
     const id = localAccountId(token)
     const creating = this.creating.get(id)
     if (creating !== undefined) return creating
-    if (this.localIds.has(id)) return { ok: true, accountId: id }
+    const home = this.localIds.get(id)
+    if (home !== undefined) {
+      return home === listener ? { ok: true, accountId: id } : { ok: false, message: 'this token belongs to an account of another listener' }
+    }
     if (this.accounts.has(id)) return { ok: false, message: 'no account has this token' }
     const count = this.localCounts.get(listener) ?? 0
     if (count >= local.maxAccounts) {
@@ -257,7 +262,7 @@ export class Connector {
 
   private addProvisionedAccount (id: string, p: ProvisionedAccount): void {
     this.localCounts.set(p.listener, (this.localCounts.get(p.listener) ?? 0) + 1)
-    this.localIds.add(id)
+    this.localIds.set(id, p.listener)
     this.spawnAccount({
       id,
       relation: p.relation,
@@ -279,16 +284,17 @@ export class Connector {
             connection.send(ilpResponseFrame(event.requestId, rejectPacket('T00', this.address, 'connector is shutting down')))
             return
           }
+          if (event.type === 'prepare' || event.type === 'badPrepare') this.unanswered++
           this.tell(accountId, { type: 'link', connectionId: connection.id, event })
         } catch (err) {
           // Whatever goes wrong with one link's frame must not take the process (and every other link) down.
           this.log.error({ err, account: accountId }, 'failed to handle a frame: closing the link')
-          connection.close(1011, 'internal error')
+          void connection.close(1011, 'internal error')
         }
       },
       error: (err: unknown) => {
         this.log.error({ err, account: accountId }, 'link pipeline failed: closing the link')
-        connection.close(1011, 'internal error')
+        void connection.close(1011, 'internal error')
       }
     })
     connection.closed$.subscribe(() => {

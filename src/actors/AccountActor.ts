@@ -76,8 +76,11 @@ export interface AccountDeps {
   expireAt: (accountId: string, id: number, expiresAt: number) => void
   store: Store
   log: Logger
-  /** Called whenever an account's packets in flight change, for draining on shutdown. */
-  inFlightChanged: (delta: number) => void
+  /**
+   * Called each time a Prepare from a link gets its answer (the link layer counts them in), so that a
+   * shutdown can wait until every Prepare the connector took in has been answered.
+   */
+  answered: (count: number) => void
   /** Called with each fresh state (at spawn and at every restart), so the owner can read balances. */
   stateCreated: (state: AccountState) => void
 }
@@ -121,7 +124,7 @@ export function abandonInFlight (state: AccountState, deps: AccountDeps, reason:
   for (const [, p] of state.outgoing) {
     deps.tell(p.source.account, { type: 'forwardResult', seq: p.source.seq, reply: ownReject('T00', address, reason) })
   }
-  deps.inFlightChanged(-(state.incoming.size + state.outgoing.size))
+  deps.answered(state.incoming.size)
   state.incoming.clear()
   state.outgoing.clear()
 }
@@ -188,7 +191,6 @@ function onIncomingPrepare (state: AccountState, connectionId: number, requestId
     return
   }
   state.incoming.set(seq, { connectionId, requestId, amount: prepare.amount, expiresAt: prepare.expiresAt })
-  deps.inFlightChanged(1)
   // A safety net: should the next hop never report back, the sender still gets R00 at its own expiry.
   deps.expireAt(info.id, -seq, prepare.expiresAt)
 }
@@ -237,7 +239,6 @@ function onForward (state: AccountState, source: TransferSource, sourceAsset: As
     return
   }
   state.outgoing.set(requestId, { connectionId, source, amount, expiresAt: prepare.expiresAt, condition: prepare.executionCondition })
-  deps.inFlightChanged(1)
   deps.expireAt(info.id, requestId, prepare.expiresAt)
 }
 
@@ -267,7 +268,6 @@ function onOutgoingReply (state: AccountState, connectionId: number, requestId: 
   deps.tell(packet.source.account, { type: 'forwardResult', seq: packet.source.seq, reply: result })
   // Forgotten only once answered: should anything above throw, the crash handler still answers it.
   state.outgoing.delete(requestId)
-  deps.inFlightChanged(-1)
 }
 
 // ---- back at the source --------------------------------------------------------------------------
@@ -289,7 +289,7 @@ function onForwardResult (state: AccountState, seq: number, reply: Reply, deps: 
     deps.send(state.info.id, packet.connectionId, frame)
   }
   state.incoming.delete(seq)
-  deps.inFlightChanged(-1)
+  deps.answered(1)
 }
 
 function saveBalance (state: AccountState, deps: AccountDeps): void {
@@ -306,7 +306,6 @@ function onExpire (state: AccountState, ids: number[], deps: AccountDeps): void 
       const packet = state.outgoing.get(id)
       if (packet === undefined || packet.expiresAt > now) continue
       state.outgoing.delete(id)
-      deps.inFlightChanged(-1)
       releaseOutgoing(state.balance, packet.amount)
       deps.tell(packet.source.account, {
         type: 'forwardResult',
@@ -317,7 +316,7 @@ function onExpire (state: AccountState, ids: number[], deps: AccountDeps): void 
       const packet = state.incoming.get(-id)
       if (packet === undefined || packet.expiresAt > now) continue
       state.incoming.delete(-id)
-      deps.inFlightChanged(-1)
+      deps.answered(1)
       releaseIncoming(state.balance, packet.amount)
       deps.send(state.info.id, packet.connectionId,
         ilpResponseFrame(packet.requestId, rejectPacket('R00', address, 'no answer from the next hop before the packet expired')))
@@ -332,7 +331,6 @@ function onLinkDown (state: AccountState, connectionId: number, deps: AccountDep
   for (const [requestId, packet] of state.outgoing) {
     if (packet.connectionId !== connectionId) continue
     state.outgoing.delete(requestId)
-    deps.inFlightChanged(-1)
     releaseOutgoing(state.balance, packet.amount)
     deps.tell(packet.source.account, {
       type: 'forwardResult',
@@ -342,8 +340,10 @@ function onLinkDown (state: AccountState, connectionId: number, deps: AccountDep
   }
 }
 
+/** Answers a Prepare from this account's link at once (a reject, or a peer protocol's reply). */
 function answer (state: AccountState, connectionId: number, requestId: number, packet: Buffer, deps: AccountDeps): void {
   deps.send(state.info.id, connectionId, ilpResponseFrame(requestId, packet))
+  deps.answered(1)
 }
 
 function ownReject (code: RejectCode, address: string, message: string): Reply {

@@ -12,6 +12,7 @@
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import type { Logger } from 'pino'
+import { copyRecord } from './Store'
 import type { AccountRecord, Store } from './Store'
 
 export const SCHEMA_VERSION = 1
@@ -77,15 +78,15 @@ export class LevelStore implements Store {
     }
   }
 
-  accounts (): AccountRecord[] { return [...this.cache.values()].map(r => ({ ...r })) }
+  accounts (): AccountRecord[] { return [...this.cache.values()].map(copyRecord) }
 
   loadAccount (id: string): AccountRecord | undefined {
     const r = this.cache.get(id)
-    return r === undefined ? undefined : { ...r }
+    return r === undefined ? undefined : copyRecord(r)
   }
 
   saveAccount (record: AccountRecord): void {
-    this.cache.set(record.id, { ...record })
+    this.cache.set(record.id, copyRecord(record))
     this.markDirty(record.id)
   }
 
@@ -146,33 +147,39 @@ export class LevelStore implements Store {
     if (ids.size === 0 && callbacks.length === 0) return
     this.dirty = new Set()
     this.waiting = []
-    const ops = [...ids].map(id => ({ type: 'put' as const, key: ACCOUNT_PREFIX + id, value: encodeAccount(this.cache.get(id) as AccountRecord) }))
-    this.writing = (async () => {
-      try {
-        if (ops.length > 0) await this.db.batch(ops, { sync: this.options.durability === 'strict' })
-        this.failures = 0
-      } catch (e) {
-        // Nothing waiting for this batch may be acknowledged: put it all back and try again shortly.
-        for (const id of ids) this.dirty.add(id)
-        this.waiting = callbacks.concat(this.waiting)
-        this.failures++
-        this.options.log.error({ err: e, attempt: this.failures }, 'writing to the data directory failed; retrying')
-        await new Promise(resolve => setTimeout(resolve, Math.min(1000, 10 * 2 ** this.failures)))
-        return
-      } finally {
-        this.writing = undefined
-      }
-      for (const fn of callbacks) {
-        try {
-          fn()
-        } catch (e) {
-          this.options.log.error({ err: e }, 'a callback after commit failed')
-        }
-      }
-    })()
-    await this.writing
+    const writing = this.write(ids, callbacks)
+    this.writing = writing
+    try {
+      await writing
+    } finally {
+      if (this.writing === writing) this.writing = undefined
+    }
     if (this.dirty.size > 0 || this.waiting.length > 0) {
       if (this.options.durability === 'strict' || this.failures > 0) this.schedule()
+    }
+  }
+
+  /** Writes one batch, then runs the callbacks that waited for it. */
+  private async write (ids: Set<string>, callbacks: Array<() => void>): Promise<void> {
+    const ops = [...ids].map(id => ({ type: 'put' as const, key: ACCOUNT_PREFIX + id, value: encodeAccount(this.cache.get(id) as AccountRecord) }))
+    try {
+      if (ops.length > 0) await this.db.batch(ops, { sync: this.options.durability === 'strict' })
+      this.failures = 0
+    } catch (e) {
+      // Nothing waiting for this batch may be acknowledged: put it all back and try again shortly.
+      for (const id of ids) this.dirty.add(id)
+      this.waiting = callbacks.concat(this.waiting)
+      this.failures++
+      this.options.log.error({ err: e, attempt: this.failures }, 'writing to the data directory failed; retrying')
+      await new Promise(resolve => setTimeout(resolve, Math.min(1000, 10 * 2 ** this.failures)))
+      return
+    }
+    for (const fn of callbacks) {
+      try {
+        fn()
+      } catch (e) {
+        this.options.log.error({ err: e }, 'a callback after commit failed')
+      }
     }
   }
 
@@ -198,9 +205,12 @@ export class LevelStore implements Store {
     if (version > target) {
       throw new StoreError(`the data directory ${directory} was written by a newer Metamorphosis (data format ${version}; this version reads up to ${target}). Refusing to start; nothing was changed. Run the newer version, or point dataDir elsewhere.`)
     }
+    // Every step must exist before the first one runs, or a missing later step would leave a half-upgraded directory.
+    for (let v = version; v < target; v++) {
+      if (!migrations.some(m => m.from === v)) throw new StoreError(`no upgrade from data format ${v} to ${v + 1} in this version. Refusing to start; nothing was changed.`)
+    }
     while (version < target) {
-      const step = migrations.find(m => m.from === version)
-      if (step === undefined) throw new StoreError(`no upgrade from data format ${version} to ${version + 1}; nothing was changed`)
+      const step = migrations.find(m => m.from === version) as Migration
       this.options.log.info({ from: version, to: version + 1, step: step.describe }, 'upgrading the data directory')
       const ops = await step.run(this.db)
       // The data and the new version number are written in one atomic batch: an interrupted upgrade leaves the old format.

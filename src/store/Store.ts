@@ -45,3 +45,8 @@ export interface Store {
   flush: () => Promise<void>
   close: () => Promise<void>
 }
+
+/** Stores hand out and take in copies, so nothing outside can change a record without saving it. */
+export function copyRecord (r: AccountRecord): AccountRecord {
+  return r.provisioned === undefined ? { id: r.id, balance: r.balance } : { id: r.id, balance: r.balance, provisioned: { ...r.provisioned } }
+}

@@ -58,12 +58,15 @@ export class BtpConnection {
     return true
   }
 
-  close (code = 1000, reason = ''): void {
+  /** Sends what is queued, closes, and resolves once the socket is closed (so nothing queued is lost). */
+  async close (code = 1000, reason = ''): Promise<void> {
     if (this.isClosed) return
+    const closed = new Promise<void>(resolve => this.closed$.subscribe({ complete: resolve }))
     this.flush()
     this.ws.close(code, reason)
     // A peer that never completes the closing handshake must not keep the socket (or shutdown) alive.
     setTimeout(() => this.ws.terminate(), 2000).unref()
+    await closed
   }
 
   private readonly flush = (): void => {

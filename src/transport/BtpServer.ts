@@ -56,7 +56,9 @@ export class BtpServer {
     const wss = this.wss
     if (wss === undefined) return
     this.wss = undefined
-    await new Promise<void>(resolve => wss.close(() => resolve()))
+    // Stops listening at once. Not awaited: ws's close callback waits for every open connection to
+    // end, and authenticated connections stay open while packets in flight drain.
+    wss.close()
   }
 
   private accept (ws: WebSocket, remote: string): void {

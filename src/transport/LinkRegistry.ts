@@ -40,9 +40,9 @@ export class LinkRegistry {
   }
 
   /** Closes every connection of one account (or of all accounts). */
-  close (accountId?: string, code = 1001, reason = 'connector shutting down'): void {
+  async close (accountId?: string, code = 1001, reason = 'connector shutting down'): Promise<void> {
     const lists = accountId === undefined ? [...this.byAccount.values()] : [this.byAccount.get(accountId) ?? []]
-    for (const list of lists) for (const c of list) c.close(code, reason)
+    await Promise.all(lists.flat().map(async c => await c.close(code, reason)))
   }
 
   get size (): number {

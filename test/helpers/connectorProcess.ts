@@ -111,3 +111,29 @@ export async function runConnector (args: string[], env: Record<string, string> 
   clearTimeout(timer)
   return { code, stdout, stderr }
 }
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (bind to port 0, read it, close). */
+export async function freePort (): Promise<number> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const net = require('net') as typeof import('net')
+  return await new Promise<number>((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Polls `fn` until it returns something other than undefined, or throws after `timeoutMs`. */
+export async function eventually<T> (fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await fn()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, intervalMs))
+  }
+}

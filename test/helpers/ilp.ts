@@ -1,6 +1,8 @@
 /** Small helpers for driving the connector with real ilp-plugin-btp clients and raw ILP packets. */
 import { createHash, randomBytes } from 'crypto'
 import * as IlpPacket from 'ilp-packet'
+import * as Btp from 'btp-packet'
+import WebSocket from 'ws'
 // ilp-plugin-btp ships no typings: a narrow view of the standard plugin interface.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const BtpPluginCtor = require('ilp-plugin-btp') as new (opts: { server: string }) => Plugin
@@ -62,4 +64,137 @@ export async function ildcpAddress (plugin: Plugin): Promise<string> {
 
 export function within<T> (p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   return Promise.race([p, new Promise<'timeout'>(resolve => setTimeout(() => resolve('timeout'), ms).unref())])
+}
+
+// ---- raw BTP sockets (for frames a well-behaved plugin would never send) ------------------------
+
+/** A bare WebSocket to a BTP listener: send any bytes, read the connector's frames one by one. */
+export interface RawBtp {
+  ws: WebSocket
+  send: (frame: Buffer) => void
+  /** The next frame from the connector; rejects on timeout or when the socket closes first. */
+  next: (timeoutMs?: number) => Promise<Buffer>
+  /** Frames received and not yet taken with next(). */
+  pending: () => Buffer[]
+  /** Resolves with the WebSocket close code and reason once the socket has closed. */
+  closed: Promise<{ code: number; reason: string }>
+  isClosed: () => boolean
+  close: () => void
+}
+
+export async function rawBtp (port: number, host = '127.0.0.1'): Promise<RawBtp> {
+  const ws = new WebSocket(`ws://${host}:${port}`)
+  const frames: Buffer[] = []
+  let waiter: ((f: Buffer | undefined) => void) | undefined
+  let isClosed = false
+  const closed = new Promise<{ code: number; reason: string }>(resolve => {
+    ws.on('close', (code: number, reason: Buffer) => {
+      isClosed = true
+      resolve({ code, reason: reason.toString() })
+      if (waiter !== undefined) { const w = waiter; waiter = undefined; w(undefined) }
+    })
+  })
+  ws.on('error', () => { /* surfaced through `closed` */ })
+  ws.on('message', (data: WebSocket.RawData) => {
+    const frame = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
+    if (waiter !== undefined) { const w = waiter; waiter = undefined; w(frame) } else frames.push(frame)
+  })
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve())
+    ws.once('error', reject)
+  })
+  return {
+    ws,
+    send: (frame) => ws.send(frame, { binary: true }),
+    next: async (timeoutMs = 3000) => {
+      const queued = frames.shift()
+      if (queued !== undefined) return queued
+      if (isClosed) throw new Error('socket closed before a frame arrived')
+      return await new Promise<Buffer>((resolve, reject) => {
+        const timer = setTimeout(() => { waiter = undefined; reject(new Error(`no frame within ${timeoutMs} ms`)) }, timeoutMs)
+        waiter = (f) => {
+          clearTimeout(timer)
+          if (f === undefined) reject(new Error('socket closed before a frame arrived'))
+          else resolve(f)
+        }
+      })
+    },
+    pending: () => frames.splice(0),
+    closed,
+    isClosed: () => isClosed,
+    close: () => ws.terminate()
+  }
+}
+
+/** RFC 0023 "Authentication": a MESSAGE whose first protocol data is `auth`, then auth_username and auth_token. */
+export function btpAuthFrame (requestId: number, token: string, username = ''): Buffer {
+  return Btp.serializeMessage(requestId, [
+    { protocolName: 'auth', contentType: Btp.MIME_APPLICATION_OCTET_STREAM, data: Buffer.alloc(0) },
+    { protocolName: 'auth_username', contentType: Btp.MIME_TEXT_PLAIN_UTF8, data: Buffer.from(username, 'utf8') },
+    { protocolName: 'auth_token', contentType: Btp.MIME_TEXT_PLAIN_UTF8, data: Buffer.from(token, 'utf8') }
+  ])
+}
+
+/** A BTP MESSAGE carrying an ILP packet in the `ilp` sub-protocol (RFC 0023). */
+export function btpIlpMessage (requestId: number, ilpPacket: Buffer): Buffer {
+  return Btp.serializeMessage(requestId, [{ protocolName: 'ilp', contentType: Btp.MIME_APPLICATION_OCTET_STREAM, data: ilpPacket }])
+}
+
+export interface BtpFrameView {
+  /** Byte 0 (RFC 0023: 1 RESPONSE, 2 ERROR, 6 MESSAGE, 7 TRANSFER). */
+  type: number
+  /** Bytes 1..4, big-endian. */
+  requestId: number
+  /** For an ERROR: its code. */
+  code?: string
+  /** For a RESPONSE or MESSAGE: the `ilp` protocol data, if any. */
+  ilp?: Buffer
+}
+
+export function readBtpFrame (frame: Buffer): BtpFrameView {
+  const view: BtpFrameView = { type: frame[0], requestId: frame.readUInt32BE(1) }
+  const parsed = Btp.deserialize(frame)
+  if (parsed.type === Btp.TYPE_ERROR) view.code = (parsed.data as { code: string }).code
+  const data = parsed.data as { protocolData?: Btp.ProtocolData[] }
+  const ilp = data.protocolData?.find(p => p.protocolName === 'ilp')
+  if (ilp !== undefined) view.ilp = ilp.data
+  return view
+}
+
+// ---- one end-to-end payment between two fresh clients ------------------------------------------
+
+export interface ForwardingResult {
+  reply: ParsedReply
+  fulfillment: Buffer
+  condition: Buffer
+  destination: string
+  /** The Prepare as the receiver got it (undefined if it never arrived). */
+  received?: IlpPacket.IlpPrepare
+}
+
+/**
+ * Connects two new ilp-plugin-btp clients, learns the receiver's address over ILDCP, and sends one
+ * Prepare from the sender to it; the receiver fulfills it only if the condition is the expected one.
+ */
+export async function forwardOnce (senderUrl: string, receiverUrl: string, amount = '1000'): Promise<ForwardingResult> {
+  const sender = btpClient(senderUrl)
+  const receiver = btpClient(receiverUrl)
+  try {
+    await Promise.all([sender.connect(), receiver.connect()])
+    const destination = await ildcpAddress(receiver)
+    const { fulfillment, condition } = newFulfillment()
+    let received: IlpPacket.IlpPrepare | undefined
+    receiver.registerDataHandler(async (data) => {
+      const p = IlpPacket.deserializeIlpPrepare(data)
+      received = p
+      if (!p.executionCondition.equals(condition)) {
+        return IlpPacket.serializeIlpReject({ code: 'F05', triggeredBy: destination, message: 'unexpected condition', data: Buffer.alloc(0) })
+      }
+      return IlpPacket.serializeIlpFulfill({ fulfillment, data: Buffer.from('paid') })
+    })
+    const reply = parseReply(await sender.sendData(prepare(destination, amount, { condition })))
+    return { reply, fulfillment, condition, destination, received }
+  } finally {
+    await Promise.all([within(sender.disconnect(), 2000), within(receiver.disconnect(), 2000)])
+  }
 }

@@ -6,18 +6,17 @@
 import * as IlpPacket from 'ilp-packet'
 import pino from 'pino'
 import { createConnector, validateConfig, MemoryStore, Connector } from '../../src'
-import type { AccountRecord } from '../../src'
 import { connected, ildcpAddress, newFulfillment, parseReply, prepare, within, Plugin } from '../helpers/ilp'
 import { localAccountId } from '../../src/protocol/address'
 
 class FailingOnceStore extends MemoryStore {
   failFor: string | undefined
-  override saveAccount (record: AccountRecord): void {
-    if (record.id === this.failFor) {
+  override saveBalance (id: string, balance: bigint): void {
+    if (id === this.failFor) {
       this.failFor = undefined
       throw new Error('injected store failure')
     }
-    super.saveAccount(record)
+    super.saveBalance(id, balance)
   }
 }
 
