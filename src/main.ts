@@ -51,6 +51,8 @@ const program = new Command()
       await connector.start()
     } catch (err) {
       connector.log.fatal({ err }, 'connector failed to start')
+      // Also plainly on stderr: the reason an operator has to act on (a data directory refused, a port in use...).
+      process.stderr.write(`metamorphosis: failed to start: ${err instanceof Error ? err.message : String(err)}\n`)
       process.exit(1)
     }
   })

@@ -26,7 +26,7 @@ const FULFILLMENT = Buffer.alloc(32, 42)
 const CONDITION = sha256(FULFILLMENT)
 const SENDERS = ['sender-0', 'sender-1', 'sender-2', 'sender-3']
 const RECEIVERS = ['receiver-0', 'receiver-1']
-const STREAM_SENDER = 'stream-sender'
+const STREAM_SENDERS = ['stream-sender-0', 'stream-sender-1', 'stream-sender-2']
 const STREAM_RECEIVER = 'stream-receiver'
 
 /** What the clients saw, summed over every round (each amount in the one shared asset). */
@@ -39,9 +39,11 @@ class Ledger {
   get (m: Map<string, bigint>, k: string): bigint { return m.get(k) ?? 0n }
 }
 
+interface Pending { token: string; amount: bigint; sentAt: number }
+
 interface Round {
   plugins: Plugin[]
-  pending: Set<{ token: string; amount: bigint }>
+  pending: Set<Pending>
   stop: () => void
 }
 
@@ -50,7 +52,7 @@ function track (ledger: Ledger, token: string, plugin: Plugin, receiverOf: (dest
   const send = plugin.sendData.bind(plugin)
   plugin.sendData = async (data: Buffer) => {
     const prepare = IlpPacket.deserializeIlpPrepare(data)
-    const entry = { token, amount: BigInt(prepare.amount) }
+    const entry = { token, amount: BigInt(prepare.amount), sentAt: Date.now() }
     pending.add(entry)
     let reply: Buffer
     try {
@@ -78,7 +80,8 @@ function countFulfills (ledger: Ledger, token: string, plugin: Plugin): void {
   })
 }
 
-async function startTraffic (connector: RunningConnector, ledger: Ledger): Promise<Round> {
+/** `holdMs`: receivers hold each raw packet up to this long before fulfilling it (0: at once). */
+async function startTraffic (connector: RunningConnector, ledger: Ledger, holdMs = 0): Promise<Round> {
   const pending: Round['pending'] = new Set()
   const plugins: Plugin[] = []
   const addressOf = new Map<string, string>()
@@ -98,7 +101,10 @@ async function startTraffic (connector: RunningConnector, ledger: Ledger): Promi
   for (const token of RECEIVERS) {
     const p = await connect(token)
     countFulfills(ledger, token, p)
-    p.registerDataHandler(async () => IlpPacket.serializeIlpFulfill({ fulfillment: FULFILLMENT, data: Buffer.alloc(0) }))
+    p.registerDataHandler(async () => {
+      if (holdMs > 0) await new Promise(resolve => setTimeout(resolve, Math.random() * holdMs))
+      return IlpPacket.serializeIlpFulfill({ fulfillment: FULFILLMENT, data: Buffer.alloc(0) })
+    })
   }
   const streamReceiver = await connect(STREAM_RECEIVER)
   countFulfills(ledger, STREAM_RECEIVER, streamReceiver)
@@ -125,14 +131,17 @@ async function startTraffic (connector: RunningConnector, ledger: Ledger): Promi
       })())
     }
   }
-  const streamSender = await connect(STREAM_SENDER)
-  track(ledger, STREAM_SENDER, streamSender, receiverOf, pending)
-  const { destinationAccount, sharedSecret } = streamServer.generateAddressAndSecret()
-  const conn = await createConnection({ plugin: streamSender as never, destinationAccount, sharedSecret })
-  const stream = conn.createStream()
-  stream.on('error', () => {})
-  conn.on('error', () => {})
-  void stream.sendTotal(1_000_000_000, { timeout: 60000 }).catch(() => {})
+  // Concurrent STREAM payments, one connection per sender account, all to the one STREAM receiver.
+  for (const token of STREAM_SENDERS) {
+    const streamSender = await connect(token)
+    track(ledger, token, streamSender, receiverOf, pending)
+    const { destinationAccount, sharedSecret } = streamServer.generateAddressAndSecret()
+    const conn = await createConnection({ plugin: streamSender as never, destinationAccount, sharedSecret })
+    const stream = conn.createStream()
+    stream.on('error', () => {})
+    conn.on('error', () => {})
+    void stream.sendTotal(1_000_000_000, { timeout: 60000 }).catch(() => {})
+  }
 
   return { plugins, pending, stop: () => { running = false } }
 }
@@ -145,7 +154,7 @@ async function persistedBalances (dataDir: string): Promise<Map<string, bigint>>
 }
 
 /** Ends a round; returns the packets that never got an answer. */
-async function endRound (round: Round, ledger: Ledger): Promise<Set<{ token: string; amount: bigint }>> {
+async function endRound (round: Round, ledger: Ledger): Promise<Set<Pending>> {
   round.stop()
   // Frames already on their way to the clients arrive; then whatever has no answer never will.
   await new Promise(resolve => setTimeout(resolve, 300))
@@ -162,7 +171,7 @@ async function endRound (round: Round, ledger: Ledger): Promise<Set<{ token: str
 function checkBounds (balances: Map<string, bigint>, ledger: Ledger): { inFlightAtKills: bigint; difference: bigint } {
   let inFlightAtKills = 0n
   let difference = 0n
-  for (const token of [...SENDERS, STREAM_SENDER]) {
+  for (const token of [...SENDERS, ...STREAM_SENDERS]) {
     const persisted = balances.get(localAccountId(token)) ?? 0n
     const seen = ledger.get(ledger.fulfilledSeen, token)
     const unanswered = ledger.get(ledger.unanswered, token)
@@ -195,7 +204,7 @@ test('kill -9 under load, three times: every Fulfill a client saw is stored; any
     const { inFlightAtKills, difference } = checkBounds(await persistedBalances(path.join(cwd, 'data')), ledger)
     // Sanity: real traffic was flowing and packets were in flight when it died.
     expect(ledger.get(ledger.fulfilledSeen, SENDERS[0])).toBeGreaterThan(0n)
-    expect(ledger.get(ledger.fulfilledSeen, STREAM_SENDER)).toBeGreaterThan(0n)
+    for (const token of STREAM_SENDERS) expect(ledger.get(ledger.fulfilledSeen, token)).toBeGreaterThan(0n)
     expect(inFlightNow).toBeGreaterThan(0)
     process.stdout.write(`kill ${kill}: ${inFlightNow} packets in flight at the kill; stored − seen = ${difference} (bound ${inFlightAtKills})\n`)
   }
@@ -205,18 +214,21 @@ test('SIGTERM under load: packets in flight are answered and stored, balances eq
   const cwd = tempDir()
   const ledger = new Ledger()
   const connector = await startConnector({ cwd })
-  const round = await startTraffic(connector, ledger)
-  await new Promise(resolve => setTimeout(resolve, 1000))
-  const inFlightAtSignal = new Set(round.pending)
-  expect(inFlightAtSignal.size).toBeGreaterThan(0)
+  // Receivers hold packets up to 1 s, so many are inside the connector when the signal comes.
+  const round = await startTraffic(connector, ledger, 1000)
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  const signalAt = Date.now()
+  // Sent half a second before the signal: surely read by the connector, whatever the test's own lag.
+  const insideAtSignal = [...round.pending].filter(e => e.sentAt < signalAt - 500)
+  expect(insideAtSignal.length).toBeGreaterThan(0)
   const code = await connector.stop('SIGTERM')
   expect(code).toBe(0)
   const unanswered = await endRound(round, ledger)
-  // Every packet in flight at the signal was answered. (Packets sent after it are refused with T00,
-  // or, sent as the links close, never reach the connector: either way they are not counted anywhere.)
-  expect([...inFlightAtSignal].filter(e => unanswered.has(e))).toEqual([])
+  // Every packet the connector held at the signal was answered before it exited. (Packets sent after
+  // it are refused with T00, or, reaching it as the links close, never taken in: not counted anywhere.)
+  expect(insideAtSignal.filter(e => unanswered.has(e))).toEqual([])
   const balances = await persistedBalances(path.join(cwd, 'data'))
-  for (const token of [...SENDERS, STREAM_SENDER]) {
+  for (const token of [...SENDERS, ...STREAM_SENDERS]) {
     expect(balances.get(localAccountId(token)) ?? 0n).toBe(ledger.get(ledger.fulfilledSeen, token))
   }
   for (const token of [...RECEIVERS, STREAM_RECEIVER]) {
