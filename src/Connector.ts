@@ -5,7 +5,7 @@
  */
 import { createHash } from 'crypto'
 import { mkdirSync } from 'fs'
-import { start as startActorSystem, stop as stopActor, dispatch, spawn, Ref } from 'nact'
+import { start as startActorSystem, stop as stopActor, spawn, Ref } from 'nact'
 import { map } from 'rxjs'
 import type { Config, AccountConfig } from './config'
 import { createLogger, Logger } from './log'
@@ -17,7 +17,9 @@ import { BtpServer, AuthResult } from './transport/BtpServer'
 import { BtpClient } from './transport/BtpClient'
 import { BtpConnection } from './transport/BtpConnection'
 import { LinkRegistry } from './transport/LinkRegistry'
-import { decodeFrame, ilpResponseFrame } from './transport/btp'
+import { decodeFrame, ilpResponseFrame, LinkEvent } from './transport/btp'
+import { batchPerTurn } from './transport/rx'
+import { AccountDirectory } from './actors/AccountDirectory'
 import { rejectPacket } from './protocol/ilp'
 import { localAccountId, childAddress } from './protocol/address'
 import { optionalBigInt } from './protocol/amounts'
@@ -51,7 +53,7 @@ export class Connector {
   private system: Ref<unknown> | undefined
   private accountsParent: Ref<unknown> | undefined
   private routing: RoutingTable | undefined
-  private readonly accounts = new Map<string, Ref<AccountMessage>>()
+  private readonly accounts = new AccountDirectory()
   private readonly states = new Map<string, AccountState>()
   /** Local-mode accounts created per listener (for the cap). */
   private readonly localCounts = new Map<string, number>()
@@ -99,7 +101,7 @@ export class Connector {
       maxInFlight: this.config.packets.maxInFlightPerAccount,
       now: Date.now,
       lookupRoute: (destination) => routing.lookup(destination),
-      tell: (accountId, msg) => this.tell(accountId, msg),
+      directory: this.accounts,
       send: (accountId, connectionId, frame) => this.links.send(accountId, connectionId, frame),
       connectionIds: (accountId) => this.links.connectionIds(accountId),
       expireAt: (accountId, id, expiresAt) => this.wheel.add(accountId, id, expiresAt),
@@ -171,16 +173,13 @@ export class Connector {
     }
   }
 
-  accountIds (): string[] { return [...this.accounts.keys()] }
+  accountIds (): string[] { return this.accounts.ids() }
 
   /** Id of the local-mode account a token opens (the token itself is never stored or logged). */
   localAccountId (token: string): string { return localAccountId(token) }
 
   private tell (accountId: string, msg: AccountMessage): boolean {
-    const ref = this.accounts.get(accountId)
-    if (ref === undefined) return false
-    dispatch(ref, msg)
-    return true
+    return this.accounts.tell(accountId, msg)
   }
 
   private addConfiguredAccount (id: string, account: AccountConfig): void {
@@ -273,22 +272,28 @@ export class Connector {
     })
   }
 
+  /** While draining, new Prepares are refused at the link; replies to packets in flight still pass. */
+  private refuseWhileDraining (connection: BtpConnection, events: LinkEvent[]): LinkEvent[] {
+    return events.filter(event => {
+      if (event.type !== 'prepare') return true
+      connection.send(ilpResponseFrame(event.requestId, rejectPacket('T00', this.address, 'connector is shutting down')))
+      return false
+    })
+  }
+
   /** Connects an authenticated link to its account's actor: frames in → typed messages → mailbox. */
   private attach (accountId: string, connection: BtpConnection): void {
     this.links.add(accountId, connection)
     this.tell(accountId, { type: 'linkUp', connectionId: connection.id })
-    connection.frames$.pipe(map(decodeFrame)).subscribe({
-      next: event => {
+    connection.frames$.pipe(map(decodeFrame), batchPerTurn()).subscribe({
+      next: events => {
         try {
-          if (this.draining && event.type === 'prepare') {
-            connection.send(ilpResponseFrame(event.requestId, rejectPacket('T00', this.address, 'connector is shutting down')))
-            return
-          }
-          if (event.type === 'prepare' || event.type === 'badPrepare') this.unanswered++
-          this.tell(accountId, { type: 'link', connectionId: connection.id, event })
+          if (this.draining) events = this.refuseWhileDraining(connection, events)
+          for (const event of events) if (event.type === 'prepare' || event.type === 'badPrepare') this.unanswered++
+          if (events.length > 0) this.tell(accountId, { type: 'link', connectionId: connection.id, events })
         } catch (err) {
-          // Whatever goes wrong with one link's frame must not take the process (and every other link) down.
-          this.log.error({ err, account: accountId }, 'failed to handle a frame: closing the link')
+          // Whatever goes wrong with one link's frames must not take the process (and every other link) down.
+          this.log.error({ err, account: accountId }, 'failed to handle frames: closing the link')
           void connection.close(1011, 'internal error')
         }
       },

@@ -20,6 +20,7 @@ import {
 import { LinkEvent, errorFrame, ilpMessageFrame, ilpResponseFrame } from '../transport/btp'
 import type { AccountMessage, TransferSource } from './messages'
 import type { Store } from '../store/Store'
+import type { AccountDirectory } from './AccountDirectory'
 
 export type Relation = 'parent' | 'peer' | 'child'
 
@@ -60,6 +61,8 @@ export interface AccountState {
   outgoing: Map<number, OutgoingPacket>
   nextSeq: number
   nextRequestId: number
+  /** Fulfills to pass upstream once their balance change is stored (sent after each handler run). */
+  acks: Array<{ connectionId: number; requestId: number; fulfill: Buffer }>
 }
 
 /** What an account actor needs from the rest of the connector; all of it is addressed by name. */
@@ -69,8 +72,8 @@ export interface AccountDeps {
   maxInFlight: number
   now: () => number
   lookupRoute: (destination: string) => string | undefined
-  /** Delivers a message to an account's actor; false if there is no such account. */
-  tell: (accountId: string, msg: AccountMessage) => boolean
+  /** Account actors by name: `tell` delivers a message (false if there is no such account). */
+  directory: AccountDirectory
   send: (accountId: string, connectionId: number | undefined, frame: Buffer) => boolean
   connectionIds: (accountId: string) => number[]
   expireAt: (accountId: string, id: number, expiresAt: number) => void
@@ -94,13 +97,19 @@ export function initialAccountState (info: AccountInfo, deps: AccountDeps): Acco
     incoming: new Map(),
     outgoing: new Map(),
     nextSeq: 1,
-    nextRequestId: 1
+    nextRequestId: 1,
+    acks: []
   }
 }
 
 export function handleAccountMessage (state: AccountState, msg: AccountMessage, deps: AccountDeps): AccountState {
   switch (msg.type) {
-    case 'link': onLinkEvent(state, msg.connectionId, msg.event, deps); break
+    case 'link':
+      for (const event of msg.events) onLinkEvent(state, msg.connectionId, event, deps)
+      break
+    case 'batch':
+      for (const m of msg.messages) handleAccountMessage(state, m, deps)
+      break
     case 'forward': onForward(state, msg.source, msg.sourceAsset, msg.prepare, deps); break
     case 'forwardResult': onForwardResult(state, msg.seq, msg.reply, deps); break
     case 'expire': onExpire(state, msg.ids, deps); break
@@ -112,6 +121,17 @@ export function handleAccountMessage (state: AccountState, msg: AccountMessage, 
   return state
 }
 
+/** After each handler run: the Fulfills it committed go upstream once the store has them. */
+export function sendAcks (state: AccountState, deps: AccountDeps): void {
+  if (state.acks.length === 0) return
+  const acks = state.acks
+  state.acks = []
+  const id = state.info.id
+  deps.store.afterCommit(() => {
+    for (const ack of acks) deps.send(id, ack.connectionId, ilpResponseFrame(ack.requestId, ack.fulfill))
+  })
+}
+
 /**
  * Answers everything in flight when the actor crashed, so that no request hangs on a restart: its
  * senders get T00 and the sources of its outgoing packets learn they failed.
@@ -121,8 +141,13 @@ export function abandonInFlight (state: AccountState, deps: AccountDeps, reason:
   for (const [, p] of state.incoming) {
     deps.send(state.info.id, p.connectionId, ilpResponseFrame(p.requestId, rejectPacket('T00', address, reason)))
   }
+  // Fulfills committed in the failed run may not be stored: the sender is told T00, not Fulfill.
+  for (const ack of state.acks) {
+    deps.send(state.info.id, ack.connectionId, ilpResponseFrame(ack.requestId, rejectPacket('T00', address, reason)))
+  }
+  state.acks = []
   for (const [, p] of state.outgoing) {
-    deps.tell(p.source.account, { type: 'forwardResult', seq: p.source.seq, reply: ownReject('T00', address, reason) })
+    deps.directory.tell(p.source.account, { type: 'forwardResult', seq: p.source.seq, reply: ownReject('T00', address, reason) })
   }
   deps.answered(state.incoming.size)
   state.incoming.clear()
@@ -179,7 +204,7 @@ function onIncomingPrepare (state: AccountState, connectionId: number, requestId
     return
   }
   const seq = state.nextSeq++
-  const delivered = deps.tell(nextHop, {
+  const delivered = deps.directory.tell(nextHop, {
     type: 'forward',
     source: { account: info.id, seq },
     sourceAsset: info.asset,
@@ -216,7 +241,7 @@ function onForward (state: AccountState, source: TransferSource, sourceAsset: As
   const { info } = state
   const address = deps.ilpAddress()
   const fail = (code: RejectCode, message: string): void => {
-    deps.tell(source.account, { type: 'forwardResult', seq: source.seq, reply: ownReject(code, address, message) })
+    deps.directory.tell(source.account, { type: 'forwardResult', seq: source.seq, reply: ownReject(code, address, message) })
   }
   const converted = convertAmount(prepare.amount, sourceAsset, info.asset)
   if (!converted.ok) { fail(converted.code, converted.message); return }
@@ -265,7 +290,7 @@ function onOutgoingReply (state: AccountState, connectionId: number, requestId: 
   } else {
     releaseOutgoing(state.balance, packet.amount)
   }
-  deps.tell(packet.source.account, { type: 'forwardResult', seq: packet.source.seq, reply: result })
+  deps.directory.tell(packet.source.account, { type: 'forwardResult', seq: packet.source.seq, reply: result })
   // Forgotten only once answered: should anything above throw, the crash handler still answers it.
   state.outgoing.delete(requestId)
 }
@@ -281,13 +306,9 @@ function onForwardResult (state: AccountState, seq: number, reply: Reply, deps: 
   } else {
     releaseIncoming(state.balance, packet.amount)
   }
-  const frame = ilpResponseFrame(packet.requestId, reply.packet)
-  if (reply.kind === 'fulfill') {
-    // The Fulfill is the acknowledgement that must not outrun the disk: it leaves with its group commit.
-    deps.store.afterCommit(() => { deps.send(state.info.id, packet.connectionId, frame) })
-  } else {
-    deps.send(state.info.id, packet.connectionId, frame)
-  }
+  // A Fulfill is the acknowledgement that must not outrun the disk: it leaves with its group commit.
+  if (reply.kind === 'fulfill') state.acks.push({ connectionId: packet.connectionId, requestId: packet.requestId, fulfill: reply.packet })
+  else deps.send(state.info.id, packet.connectionId, ilpResponseFrame(packet.requestId, reply.packet))
   state.incoming.delete(seq)
   deps.answered(1)
 }
@@ -307,7 +328,7 @@ function onExpire (state: AccountState, ids: number[], deps: AccountDeps): void 
       if (packet === undefined || packet.expiresAt > now) continue
       state.outgoing.delete(id)
       releaseOutgoing(state.balance, packet.amount)
-      deps.tell(packet.source.account, {
+      deps.directory.tell(packet.source.account, {
         type: 'forwardResult',
         seq: packet.source.seq,
         reply: ownReject('R00', address, `${state.info.id} did not answer before the packet expired`)
@@ -332,7 +353,7 @@ function onLinkDown (state: AccountState, connectionId: number, deps: AccountDep
     if (packet.connectionId !== connectionId) continue
     state.outgoing.delete(requestId)
     releaseOutgoing(state.balance, packet.amount)
-    deps.tell(packet.source.account, {
+    deps.directory.tell(packet.source.account, {
       type: 'forwardResult',
       seq: packet.source.seq,
       reply: ownReject('T01', address, `the link to ${state.info.id} closed with the packet in flight`)
@@ -369,7 +390,11 @@ export function spawnAccountActor (parent: Ref<unknown>, info: AccountInfo, deps
     parent,
     (state: AccountState, msg: AccountMessage) => {
       current = state
-      return handleAccountMessage(state, msg, deps)
+      return deps.directory.collect(() => {
+        handleAccountMessage(state, msg, deps)
+        sendAcks(state, deps)
+        return state
+      })
     },
     info.id,
     {
@@ -380,7 +405,8 @@ export function spawnAccountActor (parent: Ref<unknown>, info: AccountInfo, deps
       },
       onCrash: (msg: AccountMessage | undefined, err: Error | undefined, ctx) => {
         deps.log.error({ account: info.id, err, message: msg?.type }, 'account actor crashed: failing its packets in flight and restarting it from its stored state')
-        if (current !== undefined) abandonInFlight(current, deps, 'internal error in the connector')
+        const crashed = current
+        if (crashed !== undefined) deps.directory.collect(() => abandonInFlight(crashed, deps, 'internal error in the connector'))
         return ctx.reset
       }
     }

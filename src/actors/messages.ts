@@ -18,14 +18,16 @@ export type AccountMessage =
   /** A BTP connection of this account authenticated / closed. */
   | { type: 'linkUp'; connectionId: number }
   | { type: 'linkDown'; connectionId: number }
-  /** A frame from one of this account's connections. */
-  | { type: 'link'; connectionId: number; event: LinkEvent }
+  /** Frames from one of this account's connections (those that arrived together). */
+  | { type: 'link'; connectionId: number; events: LinkEvent[] }
   /** To the next hop's account: send this Prepare (amount still in the source asset). */
   | { type: 'forward'; source: TransferSource; sourceAsset: Asset; prepare: Prepare }
   /** Back to the source account: how the forwarded packet ended. */
   | { type: 'forwardResult'; seq: number; reply: Reply }
   /** From the transfer expirer: these packets' deadlines have passed (outgoing ids > 0, incoming < 0). */
   | { type: 'expire'; ids: number[] }
+  /** Several messages from one sender, delivered as one mailbox entry (see AccountDirectory). */
+  | { type: 'batch'; messages: AccountMessage[] }
 
 export type RoutingMessage =
   | { type: 'addRoute'; route: Route }
