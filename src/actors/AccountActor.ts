@@ -15,9 +15,10 @@ import {
   commitIncoming, releaseIncoming, commitOutgoing, releaseOutgoing
 } from '../protocol/balance'
 import {
-  Prepare, Reply, RejectCode, amountTooLargeData, encodePrepare, fulfillmentMatches, rejectPacket
+  Prepare, Reply, RejectCode, amountTooLargeData, fulfillmentMatches, rejectPacket
 } from '../protocol/ilp'
-import { LinkEvent, errorFrame, ilpMessageFrame, ilpResponseFrame } from '../transport/btp'
+import { forwardedPrepareFrame } from '../protocol/codec'
+import { LinkEvent, errorFrame, ilpResponseFrame } from '../transport/btp'
 import type { AccountMessage, TransferSource } from './messages'
 import type { Store } from '../store/Store'
 import type { AccountDirectory } from './AccountDirectory'
@@ -257,7 +258,7 @@ function onForward (state: AccountState, source: TransferSource, sourceAsset: As
     return
   }
   const requestId = nextRequestId(state)
-  const frame = ilpMessageFrame(requestId, encodePrepare({ ...prepare, amount }))
+  const frame = forwardedPrepareFrame(requestId, prepare.packet, amount, prepare.expiresAt)
   if (!deps.send(info.id, connectionId, frame)) {
     releaseOutgoing(state.balance, amount)
     fail('T01', `the link to account ${info.id} is down`)

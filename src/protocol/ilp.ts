@@ -5,12 +5,11 @@
  */
 import { createHash } from 'crypto'
 import * as IlpPacket from 'ilp-packet'
+import { parsePrepare, parseReply } from './codec'
 
-export const TYPE_PREPARE = 12
-export const TYPE_FULFILL = 13
-export const TYPE_REJECT = 14
+export { ILP_PREPARE as TYPE_PREPARE, ILP_FULFILL as TYPE_FULFILL, ILP_REJECT as TYPE_REJECT } from './codec'
 
-/** A Prepare as the actors see it. */
+/** A Prepare as the actors see it: its fields, and its bytes (forwarded with amount and expiry rewritten). */
 export interface Prepare {
   amount: bigint
   /** Milliseconds since the epoch. */
@@ -18,6 +17,7 @@ export interface Prepare {
   executionCondition: Buffer
   destination: string
   data: Buffer
+  packet: Buffer
 }
 
 /** A reply from the next hop, kept as its original bytes so it can be relayed without re-encoding. */
@@ -41,39 +41,17 @@ export function fulfillmentMatches (fulfillment: Buffer, condition: Buffer): boo
 
 export const MAX_UINT64 = (1n << 64n) - 1n
 
-/** Parses a Prepare; throws on any malformation (the caller turns that into F01). */
+/** Parses a Prepare once, keeping its bytes for forwarding; throws on any malformation (→ F01). */
 export function decodePrepare (packet: Buffer): Prepare {
-  const p = IlpPacket.deserializeIlpPrepare(packet)
-  const amount = BigInt(p.amount)
-  if (amount < 0n || amount > MAX_UINT64) throw new Error('amount is not a uint64')
+  const p = parsePrepare(packet)
   if (!IlpPacket.isValidIlpAddress(p.destination)) throw new Error('destination is not a valid ILP address')
-  if (p.executionCondition.length !== 32) throw new Error('execution condition must be 32 bytes')
-  const expiresAt = p.expiresAt.getTime()
-  if (Number.isNaN(expiresAt)) throw new Error('expiry is not a valid timestamp')
-  return { amount, expiresAt, executionCondition: p.executionCondition, destination: p.destination, data: p.data }
-}
-
-export function encodePrepare (p: Prepare): Buffer {
-  return IlpPacket.serializeIlpPrepare({
-    amount: p.amount.toString(),
-    expiresAt: new Date(p.expiresAt),
-    executionCondition: p.executionCondition,
-    destination: p.destination,
-    data: p.data
-  })
+  return { ...p, packet }
 }
 
 /** Parses a Fulfill or Reject from the next hop; throws on malformation. */
 export function decodeReply (packet: Buffer): Reply {
-  if (packet[0] === TYPE_FULFILL) {
-    const f = IlpPacket.deserializeIlpFulfill(packet)
-    return { kind: 'fulfill', fulfillment: f.fulfillment, packet }
-  }
-  if (packet[0] === TYPE_REJECT) {
-    const r = IlpPacket.deserializeIlpReject(packet)
-    return { kind: 'reject', code: r.code, packet }
-  }
-  throw new Error(`expected a Fulfill or Reject, got packet type ${packet[0] ?? 'none'}`)
+  const r = parseReply(packet)
+  return r.kind === 'fulfill' ? { kind: 'fulfill', fulfillment: r.fulfillment, packet } : { kind: 'reject', code: r.code, packet }
 }
 
 /** Builds a reject that this connector originates (triggeredBy = our address). */

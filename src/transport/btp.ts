@@ -4,6 +4,7 @@
  */
 import * as Btp from 'btp-packet'
 import { decodePrepare, decodeReply, Prepare, Reply, TYPE_PREPARE } from '../protocol/ilp'
+import { readIlpFrame, ilpFrame, IlpFrame, BTP_MESSAGE, BTP_RESPONSE } from '../protocol/codec'
 
 export const ILP_PROTOCOL = 'ilp'
 
@@ -20,7 +21,38 @@ export type LinkEvent =
   /** A RESPONSE or ERROR that is not for a packet we can relay (nothing to do). */
   | { type: 'ignore'; requestId: number }
 
+/**
+ * Decodes a frame from an authenticated peer. The frames every packet crosses (a MESSAGE or RESPONSE
+ * carrying `ilp`) take the fast path; anything else, or anything malformed, the general decoder below.
+ */
 export function decodeFrame (frame: Buffer): LinkEvent {
+  let f: IlpFrame | undefined
+  try {
+    f = readIlpFrame(frame)
+  } catch {
+    return decodeOtherFrame(frame)
+  }
+  if (f === undefined || f.ilp === undefined) return decodeOtherFrame(frame)
+  const { requestId, ilp } = f
+  if (f.type === BTP_MESSAGE) {
+    if (ilp[0] !== TYPE_PREPARE) {
+      return refuse(requestId, 'F00', 'NotAcceptedError', `a BTP MESSAGE must carry an ILP Prepare, got packet type ${ilp[0] ?? 'none'}`)
+    }
+    try {
+      return { type: 'prepare', requestId, prepare: decodePrepare(ilp) }
+    } catch (e) {
+      return { type: 'badPrepare', requestId, reason: errorMessage(e) }
+    }
+  }
+  try {
+    return { type: 'reply', requestId, reply: decodeReply(ilp) }
+  } catch (e) {
+    return { type: 'error', requestId, code: 'F01', name: 'InvalidFieldsError', message: `malformed ILP reply: ${errorMessage(e)}` }
+  }
+}
+
+/** The general decoder (btp-packet): rare frames, and precise answers to malformed ones. */
+function decodeOtherFrame (frame: Buffer): LinkEvent {
   let btp: ReturnType<typeof Btp.deserialize>
   try {
     btp = Btp.deserialize(frame)
@@ -80,11 +112,11 @@ export function errorMessage (e: unknown): string {
 }
 
 export function ilpMessageFrame (requestId: number, ilpPacket: Buffer): Buffer {
-  return Btp.serializeMessage(requestId, [{ protocolName: ILP_PROTOCOL, contentType: Btp.MIME_APPLICATION_OCTET_STREAM, data: ilpPacket }])
+  return ilpFrame(BTP_MESSAGE, requestId, ilpPacket)
 }
 
 export function ilpResponseFrame (requestId: number, ilpPacket: Buffer): Buffer {
-  return Btp.serializeResponse(requestId, [{ protocolName: ILP_PROTOCOL, contentType: Btp.MIME_APPLICATION_OCTET_STREAM, data: ilpPacket }])
+  return ilpFrame(BTP_RESPONSE, requestId, ilpPacket)
 }
 
 export function emptyResponseFrame (requestId: number): Buffer {

@@ -24,7 +24,8 @@ describe('decodeFrame', () => {
         expiresAt: Date.UTC(2030, 0, 1),
         executionCondition: condition,
         destination: 'test.local.bob',
-        data: Buffer.from('hi')
+        data: Buffer.from('hi'),
+        packet: prepareBytes // kept for forwarding
       }
     })
   })
