@@ -163,7 +163,7 @@ Rules:
   numbers: \`"1000"\`, \`"-5000"\`. \`maxPacketAmount\` is a uint64 (\`"0"\` to \`"18446744073709551615"\`);
   balances are signed, and \`minBalance\` must be <= \`maxBalance\` when both are set.
 - Listener names and account ids are non-empty and use only letters, digits, \`_\`, \`~\` and \`-\` (they
-  become ILP address segments and metric labels).
+  become ILP address segments).
 - ILP addresses follow RFC 0015: segments of \`[a-zA-Z0-9_~-]+\` separated by \`.\`, the first segment one of
   \`g\`, \`private\`, \`example\`, \`peer\`, \`self\`, \`test\`, \`test1\`, \`test2\`, \`test3\`, \`local\`, at most 1023
   characters. A route prefix may also be a lone first segment such as \`"g"\`.

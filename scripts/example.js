@@ -3,20 +3,20 @@
 /**
  * `npm run example`: pays 1,000,000 units with STREAM from one local client to another through a
  * running connector (start it first with `npm start`), and prints what arrived.
- *   CONNECTOR_URL=btp+ws://127.0.0.1:7768 AMOUNT=1000000 npm run example
+ *   CONNECTOR_URL=btp+ws://127.0.0.1:7768 AMOUNT=1000000 SENDER_TOKEN=... RECEIVER_TOKEN=... npm run example
  */
 const BtpPlugin = require('ilp-plugin-btp')
 const { createServer, createConnection } = require('ilp-protocol-stream')
-const { randomBytes } = require('crypto')
 
 const base = new URL(process.env.CONNECTOR_URL || 'btp+ws://127.0.0.1:7768')
 const amount = process.env.AMOUNT || '1000000'
 const url = (token) => `btp+ws://:${token}@${base.host}${base.pathname === '/' ? '' : base.pathname}`
 
 async function main () {
-  // Fresh tokens each run: each gets its own child account in the connector's local mode.
-  const sender = new BtpPlugin({ server: url('sender-' + randomBytes(6).toString('hex')) })
-  const receiver = new BtpPlugin({ server: url('receiver-' + randomBytes(6).toString('hex')) })
+  // Two tokens, two child accounts in the connector's local mode; the same ones on every run, so
+  // repeated runs do not use up the listener's account limit.
+  const sender = new BtpPlugin({ server: url(process.env.SENDER_TOKEN || 'example-sender') })
+  const receiver = new BtpPlugin({ server: url(process.env.RECEIVER_TOKEN || 'example-receiver') })
   const server = await createServer({ plugin: receiver })
   let received = 0n
   const done = new Promise((resolve) => {
@@ -49,6 +49,7 @@ async function main () {
 
 main().catch((e) => {
   console.error('example failed:', e && e.message ? e.message : e)
-  console.error('is the connector running? start it with: npm start')
+  console.error(`is the connector running at ${base.host}, in local mode? (npm start; or set CONNECTOR_URL)`)
+  console.error('if it is, its log says why it refused (e.g. the local account limit).')
   process.exit(1)
 })

@@ -9,8 +9,8 @@ import { createConnector } from './Connector'
 
 const program = new Command()
   .name('metamorphosis')
-  .description('An Interledger (ILPv4) connector. With no options it runs the embedded default: address test.local,\n' +
-    'data under ./data, and a BTP listener on 127.0.0.1:7768 that gives each new token its own child account.')
+  .description('An Interledger (ILPv4) connector. With no options it runs the embedded default: address ' +
+    'test.local, data under ./data, and a BTP listener on 127.0.0.1:7768 that gives each new token its own child account.')
   .option('-c, --config <file>', 'JSON config file (default: config/default.json, or $METAMORPHOSIS_CONFIG)')
   .option('--check', 'validate the configuration and exit (0 if valid, 2 with the problems if not)')
   .addHelpText('after', '\nEnvironment variables METAMORPHOSIS_<PATH> override config fields, e.g.\n' +

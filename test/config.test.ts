@@ -91,7 +91,7 @@ function base(): Record<string, any> {
   }
 }
 
-/** The configuration an empty file gives, written out from the spec. */
+/** The embedded default (config/default.json), written out from the spec. */
 const SPEC_DEFAULTS: Config = {
   ilpAddress: 'test.local',
   dataDir: './data',
@@ -116,6 +116,14 @@ const SPEC_DEFAULTS: Config = {
   routes: []
 }
 
+/** What a config file without listeners gives: the same, but local mode off (only the embedded default turns it on). */
+const EMPTY_FILE_DEFAULTS: Config = {
+  ...SPEC_DEFAULTS,
+  listeners: {
+    default: { host: '127.0.0.1', port: 7768, localAccounts: { enabled: false, maxAccounts: 1000, assetCode: 'XRP', assetScale: 9 } }
+  }
+}
+
 const REPO_ROOT = path.resolve(__dirname, '..')
 
 // ---------------------------------------------------------------------------------------------------
@@ -132,7 +140,7 @@ describe('defaults', () => {
   })
 
   test('an empty object validates to the spec defaults', () => {
-    expect(validateConfig({})).toEqual(SPEC_DEFAULTS)
+    expect(validateConfig({})).toEqual(EMPTY_FILE_DEFAULTS)
   })
 
   test('partial sections are completed, given values are kept', () => {
@@ -793,7 +801,7 @@ describe('environment overrides', () => {
 
   test('METAMORPHOSIS_CONFIG is not an override', () => {
     const file = writeConfig({})
-    expect(loadConfig({ env: { METAMORPHOSIS_CONFIG: file } })).toEqual(SPEC_DEFAULTS)
+    expect(loadConfig({ env: { METAMORPHOSIS_CONFIG: file } })).toEqual(EMPTY_FILE_DEFAULTS)
   })
 
   test('variables without the prefix, and undefined values, are ignored', () => {

@@ -41,7 +41,8 @@ interface IncomingPacket {
   connectionId: number
   requestId: number
   amount: bigint
-  expiresAt: number
+  /** When the sender is answered R00 if the next hop has not reported back (the safety net). */
+  deadline: number
 }
 
 /** A Prepare we sent this account on behalf of another, waiting for its answer. */
@@ -168,6 +169,10 @@ function onLinkEvent (state: AccountState, connectionId: number, event: LinkEven
       onOutgoingReply(state, connectionId, event.requestId,
         ownReject('T00', deps.ilpAddress(), `${state.info.id} answered with BTP error ${event.code} ${event.name}: ${event.message}`), deps)
       break
+    case 'badReply':
+      onOutgoingReply(state, connectionId, event.requestId,
+        ownReject('T00', deps.ilpAddress(), `${state.info.id} answered with a malformed ILP reply: ${event.reason}`), deps)
+      break
     case 'refuse':
       deps.send(state.info.id, connectionId, errorFrame(event.requestId, event.code, event.name, event.message))
       break
@@ -216,9 +221,11 @@ function onIncomingPrepare (state: AccountState, connectionId: number, requestId
     reject('F02', `next hop ${nextHop} for ${prepare.destination} does not exist`)
     return
   }
-  state.incoming.set(seq, { connectionId, requestId, amount: prepare.amount, expiresAt: prepare.expiresAt })
-  // A safety net: should the next hop never report back, the sender still gets R00 at its own expiry.
-  deps.expireAt(info.id, -seq, prepare.expiresAt)
+  // The safety net: should the next hop never report back, the sender still gets R00 — one message
+  // window after the next hop's deadline, and never after the sender's own expiry.
+  const deadline = Math.min(prepare.expiresAt, expiry.expiresAt + deps.expiry.minMessageWindowMs)
+  state.incoming.set(seq, { connectionId, requestId, amount: prepare.amount, deadline })
+  deps.expireAt(info.id, -seq, deadline)
 }
 
 /** `peer.*` destinations are for this hop only (RFC 0031 ILDCP now, CCP later): never forwarded. */
@@ -336,7 +343,7 @@ function onExpire (state: AccountState, ids: number[], deps: AccountDeps): void 
       })
     } else {
       const packet = state.incoming.get(-id)
-      if (packet === undefined || packet.expiresAt > now) continue
+      if (packet === undefined || packet.deadline > now) continue
       state.incoming.delete(-id)
       deps.answered(1)
       releaseIncoming(state.balance, packet.amount)

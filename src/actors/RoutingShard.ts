@@ -32,7 +32,9 @@ export function handleRoutingMessage (table: PrefixTable, msg: RoutingMessage, l
 
 function logChange (log: Logger, prefix: string, before: string | undefined, after: string | undefined, kind: RouteKind): void {
   if (before === after) return
-  log.info({ prefix: prefix === '' ? '(default)' : prefix, from: before ?? null, to: after ?? null, kind }, 'route changed')
+  // A local account's own route is routine (one per account at start): debug, not info.
+  const level = kind === 'local' ? 'debug' : 'info'
+  log[level]({ prefix: prefix === '' ? '(default)' : prefix, from: before ?? null, to: after ?? null, kind }, 'route changed')
 }
 
 /** The whole routing table: the shard actors (for changes) and their tables (for lookups). */

@@ -228,9 +228,12 @@ export const ListenerSchema = Type.Object(
   }
 )
 
-/** `listeners` when the configuration has none (applied only when the key is absent). */
+/**
+ * `listeners` when the configuration has none (applied only when the key is absent): one on loopback,
+ * local mode off. The embedded default (config/default.json) turns local mode on.
+ */
 export const DEFAULT_LISTENERS = {
-  default: { host: '127.0.0.1', port: 7768, localAccounts: { enabled: true } }
+  default: { host: '127.0.0.1', port: 7768 }
 } as const
 
 export const BtpServerLinkSchema = Type.Object(
@@ -278,7 +281,7 @@ export const LinkSchema = Type.Union([BtpServerLinkSchema, BtpClientLinkSchema],
 export const AccountSchema = Type.Object(
   {
     relation: Type.Union([Type.Literal('parent'), Type.Literal('peer'), Type.Literal('child')], {
-      description: 'What the other side is to us: "parent" (we get our address from it), "peer", or "child" (it gets its address from us).'
+      description: 'What the other side is to us: "parent" (our upstream: the default route for addresses we have no other route to), "peer", or "child" (gets its address, ours + "." + its id, from us over ILDCP).'
     }),
     assetCode: Type.String({ minLength: 1, maxLength: 16, description: 'Asset code, e.g. "XRP" or "USD".' }),
     assetScale: AssetScale('Asset scale: an amount of 1 is 10^-assetScale units of the asset.'),
@@ -326,13 +329,13 @@ export const ConfigSchema = Type.Object(
     listeners: Type.Record(Type.String(), ListenerSchema, {
       defaultIfAbsent: DEFAULT_LISTENERS,
       description:
-        'BTP listeners by name (names use only letters, digits, "_", "~", "-"). When absent: one listener "default" on 127.0.0.1:7768 with localAccounts enabled.'
+        'BTP listeners by name (names use only letters, digits, "_", "~", "-"). When absent: one listener "default" on 127.0.0.1:7768, local mode off. (The embedded default, config/default.json, turns local mode on.)'
     }),
     accounts: Type.Record(Type.String(), AccountSchema, {
       default: {},
       description: 'Accounts by id (ids use only letters, digits, "_", "~", "-": they become ILP address segments).'
     }),
-    routes: Type.Array(RouteSchema, { default: [], description: 'Static routes, in addition to those learned.' })
+    routes: Type.Array(RouteSchema, { default: [], description: 'Static routes: an address prefix and the account to forward to. They take precedence over local accounts and the parent default route.' })
   },
   { additionalProperties: false, description: 'Metamorphosis connector configuration.' }
 )

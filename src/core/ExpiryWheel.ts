@@ -4,6 +4,8 @@
  * with the list of its ids. Entries are never removed when a packet completes early: the account simply
  * finds no such packet any more, which is far cheaper than cancelling a timer per packet.
  */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 export type ExpiryHandler = (accountId: string, ids: number[]) => void
 
 export class ExpiryWheel {
@@ -41,7 +43,9 @@ export class ExpiryWheel {
   private arm (slot: number): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.nextSlot = slot
-    this.timer = setTimeout(() => this.fire(), Math.max(0, slot * this.resolutionMs - this.now()))
+    // setTimeout takes at most 2^31 − 1 ms (about 24.8 days); beyond that Node fires after 1 ms. A far
+    // deadline is reached in several arms: fire() finds nothing due yet and arms again.
+    this.timer = setTimeout(() => this.fire(), Math.min(MAX_TIMER_MS, Math.max(0, slot * this.resolutionMs - this.now())))
     this.timer.unref()
   }
 

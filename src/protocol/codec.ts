@@ -13,6 +13,8 @@ export const ILP_PREPARE = 12
 export const ILP_FULFILL = 13
 export const ILP_REJECT = 14
 const ILP_NAME = Buffer.from('ilp', 'ascii')
+/** RFC 0027: a packet's data is at most 32767 bytes. */
+const MAX_DATA_LENGTH = 32767
 /** RFC 0027: expiry is 17 ASCII digits, YYYYMMDDHHmmssfff, UTC. */
 const EXPIRY_LENGTH = 17
 
@@ -109,6 +111,7 @@ export function parsePrepare (packet: Buffer): PrepareLayout {
   const [length, start] = readLength(packet, 1)
   const end = start + length
   if (end > packet.length) throw new CodecError('packet shorter than its length prefix')
+  if (end < packet.length) throw new CodecError(`${packet.length - end} bytes after the packet`)
   if (start + 8 + EXPIRY_LENGTH + 32 > end) throw new CodecError('Prepare truncated')
   const amount = packet.readBigUInt64BE(start)
   const expiresAt = readExpiry(packet, start + 8)
@@ -120,6 +123,8 @@ export function parsePrepare (packet: Buffer): PrepareLayout {
   const destination = packet.toString('latin1', destinationStart, destinationEnd)
   const [dataLength, dataStart] = readLength(packet, destinationEnd)
   if (dataStart + dataLength > end) throw new CodecError('data truncated')
+  if (dataStart + dataLength < end) throw new CodecError('bytes after the data field')
+  if (dataLength > MAX_DATA_LENGTH) throw new CodecError(`data is ${dataLength} bytes, more than the ${MAX_DATA_LENGTH} allowed`)
   return { amount, expiresAt, executionCondition, destination, data: packet.subarray(dataStart, dataStart + dataLength) }
 }
 

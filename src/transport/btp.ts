@@ -14,6 +14,8 @@ export type LinkEvent =
   /** A Prepare that could not be parsed: answered with F01. */
   | { type: 'badPrepare'; requestId: number; reason: string }
   | { type: 'reply'; requestId: number; reply: Reply }
+  /** A RESPONSE whose ILP reply could not be parsed. */
+  | { type: 'badReply'; requestId: number; reason: string }
   /** A BTP ERROR answering one of our requests. */
   | { type: 'error'; requestId: number; code: string; name: string; message: string }
   /** A frame we answer with a BTP error (TRANSFER, unknown sub-protocol, unparsable frame...). */
@@ -47,7 +49,7 @@ export function decodeFrame (frame: Buffer): LinkEvent {
   try {
     return { type: 'reply', requestId, reply: decodeReply(ilp) }
   } catch (e) {
-    return { type: 'error', requestId, code: 'F01', name: 'InvalidFieldsError', message: `malformed ILP reply: ${errorMessage(e)}` }
+    return { type: 'badReply', requestId, reason: errorMessage(e) }
   }
 }
 
@@ -84,7 +86,7 @@ function decodeOtherFrame (frame: Buffer): LinkEvent {
       try {
         return { type: 'reply', requestId, reply: decodeReply(ilp) }
       } catch (e) {
-        return { type: 'error', requestId, code: 'F01', name: 'InvalidFieldsError', message: `malformed ILP reply: ${errorMessage(e)}` }
+        return { type: 'badReply', requestId, reason: errorMessage(e) }
       }
     }
     case Btp.TYPE_ERROR: {

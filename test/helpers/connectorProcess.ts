@@ -4,7 +4,7 @@
  * port) unless set; the bound ports are read from the "connector started" log line.
  */
 import { spawn, ChildProcess } from 'child_process'
-import { mkdtempSync, writeFileSync } from 'fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'fs'
 import { tmpdir } from 'os'
 import path from 'path'
 
@@ -35,8 +35,30 @@ export interface StartOptions {
   cwd?: string
 }
 
+// Whatever a test file starts is gone when its jest worker exits, even if the test failed or timed out:
+// connector processes are killed and temporary directories removed.
+const children = new Set<ChildProcess>()
+const dirs = new Set<string>()
+function cleanUp (): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  dirs.clear()
+}
+// After the test file's own afterAll hooks (jest runs them in reverse order of registration)...
+afterAll(cleanUp)
+// ...and should the worker die first.
+process.on('exit', cleanUp)
+
 export function tempDir (): string {
-  return mkdtempSync(path.join(tmpdir(), 'metamorphosis-test-'))
+  const dir = mkdtempSync(path.join(tmpdir(), 'metamorphosis-test-'))
+  dirs.add(dir)
+  return dir
+}
+
+function track<T extends ChildProcess> (child: T): T {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
 }
 
 export async function startConnector (options: StartOptions = {}): Promise<RunningConnector> {
@@ -49,7 +71,7 @@ export async function startConnector (options: StartOptions = {}): Promise<Runni
   }
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', METAMORPHOSIS_LOG__LEVEL: 'info', ...options.env }
   if (options.config === undefined && env.METAMORPHOSIS_LISTENERS__DEFAULT__PORT === undefined) env.METAMORPHOSIS_LISTENERS__DEFAULT__PORT = '0'
-  const proc = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = track(spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }))
   const logs: LogLine[] = []
   const stderr: string[] = []
   const exited = new Promise<number | null>(resolve => proc.once('exit', (code) => resolve(code)))
@@ -101,7 +123,7 @@ export async function startConnector (options: StartOptions = {}): Promise<Runni
 
 /** Runs the connector binary to completion (for config errors, --help, --check). */
 export async function runConnector (args: string[], env: Record<string, string> = {}, cwd = tempDir()): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, [MAIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = track(spawn(process.execPath, [MAIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }))
   let stdout = ''
   let stderr = ''
   proc.stdout.on('data', (c: Buffer) => { stdout += c.toString() })

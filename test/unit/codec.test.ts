@@ -122,3 +122,21 @@ describe('BTP frames', () => {
     for (let n = 0; n < frame.length; n++) expect(() => readIlpFrame(frame.subarray(0, n))).toThrow(CodecError)
   })
 })
+
+describe('RFC 0027 limits on a Prepare', () => {
+  const base = () => ({ ...randomPrepare(), expiresAt: Date.UTC(2030, 0, 1) })
+  it('accepts 32767 bytes of data and refuses 32768', () => {
+    expect(parsePrepare(reference({ ...base(), data: Buffer.alloc(32767) })).data.length).toBe(32767)
+    expect(() => parsePrepare(reference({ ...base(), data: Buffer.alloc(32768) }))).toThrow(/32767/)
+  })
+  it('refuses bytes after the packet', () => {
+    expect(() => parsePrepare(Buffer.concat([reference(base()), Buffer.from([0])]))).toThrow(CodecError)
+  })
+  it('refuses bytes after the data field inside the packet', () => {
+    const p = reference({ ...base(), data: Buffer.alloc(3) })
+    // Grow the envelope by one byte (its length prefix is one byte here) and append it.
+    const grown = Buffer.concat([p, Buffer.from([0])])
+    grown[1] += 1
+    expect(() => parsePrepare(grown)).toThrow(/after the data/)
+  })
+})

@@ -28,3 +28,26 @@ describe('ExpiryWheel', () => {
     wheel.stop()
   })
 })
+
+describe('far deadlines', () => {
+  it('does not spin on a deadline beyond what setTimeout can hold (2^31 − 1 ms)', async () => {
+    const fired: number[] = []
+    const timers: number[] = []
+    const realSetTimeout = global.setTimeout
+    const spy = jest.spyOn(global, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      timers.push(ms ?? 0)
+      return realSetTimeout(fn, ms)
+    }) as typeof setTimeout)
+    const wheel = new ExpiryWheel((_a, ids) => fired.push(...ids), 10)
+    wheel.add('a', 1, Date.now() + 30 * 24 * 3600 * 1000) // 30 days: more than 24.8 days
+    wheel.add('a', 2, Date.now() + 20)
+    await new Promise(resolve => realSetTimeout(resolve, 100))
+    spy.mockRestore()
+    expect(fired).toEqual([2])
+    // Every timer asked for fits in 32 bits (Node would turn a larger one into 1 ms, and spin).
+    expect(timers.every(ms => ms <= 2 ** 31 - 1)).toBe(true)
+    // After the near deadline the wheel re-arms for the far one at the longest delay, not every millisecond.
+    expect(timers.length).toBeLessThan(5)
+    wheel.stop()
+  })
+})
