@@ -35,17 +35,23 @@ export function decodeFrame (frame: Buffer): LinkEvent {
     return decodeOtherFrame(frame)
   }
   if (f === undefined || f.ilp === undefined) return decodeOtherFrame(frame)
-  const { requestId, ilp } = f
-  if (f.type === BTP_MESSAGE) {
-    if (ilp[0] !== TYPE_PREPARE) {
-      return refuse(requestId, 'F00', 'NotAcceptedError', `a BTP MESSAGE must carry an ILP Prepare, got packet type ${ilp[0] ?? 'none'}`)
-    }
-    try {
-      return { type: 'prepare', requestId, prepare: decodePrepare(ilp) }
-    } catch (e) {
-      return { type: 'badPrepare', requestId, reason: errorMessage(e) }
-    }
+  return f.type === BTP_MESSAGE ? messageEvent(f.requestId, f.ilp) : responseEvent(f.requestId, f.ilp)
+}
+
+/** A MESSAGE's ILP packet: must be a Prepare. */
+function messageEvent (requestId: number, ilp: Buffer): LinkEvent {
+  if (ilp[0] !== TYPE_PREPARE) {
+    return refuse(requestId, 'F00', 'NotAcceptedError', `a BTP MESSAGE must carry an ILP Prepare, got packet type ${ilp[0] ?? 'none'}`)
   }
+  try {
+    return { type: 'prepare', requestId, prepare: decodePrepare(ilp) }
+  } catch (e) {
+    return { type: 'badPrepare', requestId, reason: errorMessage(e) }
+  }
+}
+
+/** A RESPONSE's ILP packet: a Fulfill or Reject answering one of our Prepares. */
+function responseEvent (requestId: number, ilp: Buffer): LinkEvent {
   try {
     return { type: 'reply', requestId, reply: decodeReply(ilp) }
   } catch (e) {
@@ -71,23 +77,11 @@ function decodeOtherFrame (frame: Buffer): LinkEvent {
         const names = (btp.data as Btp.BtpMessage).protocolData.map(p => p.protocolName).join(', ')
         return refuse(requestId, 'F00', 'NotAcceptedError', `unsupported BTP sub-protocol(s): ${names || 'none'}`)
       }
-      if (ilp[0] !== TYPE_PREPARE) {
-        return refuse(requestId, 'F00', 'NotAcceptedError', `a BTP MESSAGE must carry an ILP Prepare, got packet type ${ilp[0] ?? 'none'}`)
-      }
-      try {
-        return { type: 'prepare', requestId, prepare: decodePrepare(ilp) }
-      } catch (e) {
-        return { type: 'badPrepare', requestId, reason: errorMessage(e) }
-      }
+      return messageEvent(requestId, ilp)
     }
     case Btp.TYPE_RESPONSE: {
       const ilp = ilpData(btp.data as Btp.BtpMessage)
-      if (ilp === undefined) return { type: 'ignore', requestId }
-      try {
-        return { type: 'reply', requestId, reply: decodeReply(ilp) }
-      } catch (e) {
-        return { type: 'badReply', requestId, reason: errorMessage(e) }
-      }
+      return ilp === undefined ? { type: 'ignore', requestId } : responseEvent(requestId, ilp)
     }
     case Btp.TYPE_ERROR: {
       const err = btp.data as { code: string; name: string; data: string }
