@@ -129,6 +129,7 @@ export class Connector {
       this.ports.set(name, await server.listen())
     }
     for (const client of this.clients) client.start()
+    this.links.startPinging(this.config.btp.pingIntervalMs)
     this.log.info({ address: this.address, accounts: this.accounts.size, listeners: Object.fromEntries(this.ports) }, 'connector started')
   }
 
@@ -148,6 +149,7 @@ export class Connector {
     // Fulfills waiting for their group commit go out before the links close.
     await this.store?.flush()
     await this.links.close()
+    this.links.stopPinging()
     this.wheel.stop()
     await this.store?.close()
     if (this.system !== undefined) stopActor(this.system)

@@ -15,7 +15,6 @@ export interface BtpClientOptions {
   /** Overrides the password part of the URL. */
   token?: string
   authTimeoutMs: number
-  pingIntervalMs: number
   maxFrameBytes: number
   reconnectMinDelayMs: number
   reconnectMaxDelayMs: number
@@ -79,7 +78,7 @@ export class BtpClient {
       authenticated = true
       this.delay = this.options.reconnectMinDelayMs
       log.info('BTP link up')
-      this.onLink(this.options.accountId, new BtpConnection(ws, this.options.pingIntervalMs))
+      this.onLink(this.options.accountId, new BtpConnection(ws))
     })
     ws.once('close', () => {
       clearTimeout(authTimer)

@@ -1,48 +1,55 @@
 /**
  * One authenticated BTP WebSocket, server or client side alike. Incoming frames are an RxJS stream;
  * outgoing frames are batched per event-loop turn into one socket write (corked), because one write
- * per message dominates a busy link's cost. A ping each interval finds dead links: a socket that did
- * not answer the previous ping is terminated.
+ * per message dominates a busy link's cost. Dead links are found by `ping()`, which the link registry
+ * calls for every connection from one shared timer: a socket that did not answer the previous ping
+ * is terminated. An idle connection costs a few objects and no timer of its own.
  */
-import { Observable, Subject, takeUntil, share } from 'rxjs'
+import { Observable, Subject } from 'rxjs'
 import WebSocket from 'ws'
 
 let lastConnectionId = 0
+const BINARY = { binary: true }
 
 export class BtpConnection {
   readonly id = ++lastConnectionId
-  /** Every binary frame the peer sends, until the socket closes. */
+  /** Every binary frame the peer sends; completes when the socket closes. For one subscriber. */
   readonly frames$: Observable<Buffer>
   /** Emits once, when the socket has closed (for any reason). */
   readonly closed$ = new Subject<{ code: number; reason: string }>()
   private queue: Buffer[] = []
   private flushScheduled = false
   private alive = true
-  private pingTimer: NodeJS.Timeout | undefined
   private isClosed = false
 
-  constructor (private readonly ws: WebSocket, pingIntervalMs: number) {
+  constructor (private readonly ws: WebSocket) {
     ws.on('close', (code, reason) => {
       this.isClosed = true
-      if (this.pingTimer !== undefined) clearInterval(this.pingTimer)
       this.closed$.next({ code, reason: reason.toString() })
       this.closed$.complete()
     })
     ws.on('pong', () => { this.alive = true })
     this.frames$ = new Observable<Buffer>(subscriber => {
       const onMessage = (data: WebSocket.RawData): void => subscriber.next(toBuffer(data))
+      const onClose = (): void => subscriber.complete()
       ws.on('message', onMessage)
-      return () => { ws.off('message', onMessage) }
-    }).pipe(takeUntil(this.closed$), share())
-    this.pingTimer = setInterval(() => {
-      if (!this.alive) {
-        ws.terminate()
-        return
+      ws.once('close', onClose)
+      return () => {
+        ws.off('message', onMessage)
+        ws.off('close', onClose)
       }
-      this.alive = false
-      ws.ping()
-    }, pingIntervalMs)
-    this.pingTimer.unref()
+    })
+  }
+
+  /** Called once per ping interval: terminates the socket if the last ping went unanswered. */
+  ping (): void {
+    if (this.closed) return
+    if (!this.alive) {
+      this.ws.terminate()
+      return
+    }
+    this.alive = false
+    this.ws.ping()
   }
 
   get closed (): boolean { return this.isClosed || this.ws.readyState !== WebSocket.OPEN }
@@ -53,7 +60,7 @@ export class BtpConnection {
     this.queue.push(frame)
     if (!this.flushScheduled) {
       this.flushScheduled = true
-      setImmediate(this.flush)
+      setImmediate(flushConnection, this)
     }
     return true
   }
@@ -69,7 +76,8 @@ export class BtpConnection {
     await closed
   }
 
-  private readonly flush = (): void => {
+  /** Writes every queued frame in one corked write. */
+  flush (): void {
     this.flushScheduled = false
     const frames = this.queue
     if (frames.length === 0) return
@@ -77,9 +85,13 @@ export class BtpConnection {
     if (this.closed) return
     const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket
     socket?.cork()
-    for (const frame of frames) this.ws.send(frame, { binary: true })
+    for (const frame of frames) this.ws.send(frame, BINARY)
     socket?.uncork()
   }
+}
+
+function flushConnection (connection: BtpConnection): void {
+  connection.flush()
 }
 
 function toBuffer (data: WebSocket.RawData): Buffer {

@@ -14,7 +14,6 @@ export interface BtpServerOptions {
   host: string
   port: number
   authTimeoutMs: number
-  pingIntervalMs: number
   maxFrameBytes: number
 }
 
@@ -62,11 +61,16 @@ export class BtpServer {
   }
 
   private accept (ws: WebSocket, remote: string): void {
-    const log = this.log.child({ listener: this.options.name, remote })
+    // Fields instead of a child logger: a pino child per connection costs memory for every idle link.
+    const where = { listener: this.options.name, remote }
+    const log = {
+      warn: (fields: object, msg?: string) => this.log.warn({ ...where, ...fields }, msg),
+      error: (fields: object, msg?: string) => this.log.error({ ...where, ...fields }, msg)
+    }
     this.pending.add(ws)
     ws.on('error', (e) => log.warn({ err: e.message }, 'BTP socket error'))
     const timer = setTimeout(() => {
-      log.warn('BTP client did not authenticate in time')
+      log.warn({}, 'BTP client did not authenticate in time')
       ws.send(errorFrame(0, 'F00', 'NotAcceptedError', `no auth message within ${this.options.authTimeoutMs} ms`))
       ws.close(1008, 'auth timeout')
       setTimeout(() => ws.terminate(), 1000).unref()
@@ -93,7 +97,7 @@ export class BtpServer {
         if (ws.readyState !== ws.OPEN) return
         if (!result.ok) { refuse(result.message); return }
         ws.send(emptyResponseFrame(auth.requestId))
-        this.onLink(result.accountId, new BtpConnection(ws, this.options.pingIntervalMs))
+        this.onLink(result.accountId, new BtpConnection(ws))
         ws.resume()
       }, (err: unknown) => {
         log.error({ err }, 'BTP auth failed')

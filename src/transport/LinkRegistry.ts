@@ -7,6 +7,21 @@ import { BtpConnection } from './BtpConnection'
 
 export class LinkRegistry {
   private readonly byAccount = new Map<string, BtpConnection[]>()
+  private pingTimer: NodeJS.Timeout | undefined
+
+  /** One timer pings every connection each interval (see BtpConnection.ping). */
+  startPinging (intervalMs: number): void {
+    this.stopPinging()
+    this.pingTimer = setInterval(() => {
+      for (const list of this.byAccount.values()) for (const c of list) c.ping()
+    }, intervalMs)
+    this.pingTimer.unref()
+  }
+
+  stopPinging (): void {
+    if (this.pingTimer !== undefined) clearInterval(this.pingTimer)
+    this.pingTimer = undefined
+  }
 
   add (accountId: string, connection: BtpConnection): void {
     const list = this.byAccount.get(accountId)
