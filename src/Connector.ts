@@ -137,7 +137,7 @@ export class Connector {
    * Graceful stop: refuse new packets, wait (up to the longest hold time) for those in flight to be
    * answered or expire, then close links and flush the store.
    */
-  async stop (drainTimeoutMs = this.config.packets.maxHoldTimeMs + 1000): Promise<void> {
+  async stop (drainTimeoutMs = this.config.packets.maxHoldTimeMs + this.config.packets.minMessageWindowMs + 1000): Promise<void> {
     if (this.draining) return
     this.draining = true
     this.log.info({ packetsInFlight: this.unanswered }, 'stopping: no new packets, draining those in flight')
@@ -226,12 +226,11 @@ export class Connector {
     const local = this.config.listeners[listener]?.localAccounts
     if (local === undefined || !local.enabled) return { ok: false, message: 'no account has this token' }
     const id = localAccountId(token)
+    const home = this.localIds.get(id)
+    if (home !== undefined && home !== listener) return { ok: false, message: 'this token belongs to an account of another listener' }
     const creating = this.creating.get(id)
     if (creating !== undefined) return creating
-    const home = this.localIds.get(id)
-    if (home !== undefined) {
-      return home === listener ? { ok: true, accountId: id } : { ok: false, message: 'this token belongs to an account of another listener' }
-    }
+    if (home !== undefined) return { ok: true, accountId: id }
     if (this.accounts.has(id)) return { ok: false, message: 'no account has this token' }
     const count = this.localCounts.get(listener) ?? 0
     if (count >= local.maxAccounts) {
@@ -253,11 +252,14 @@ export class Connector {
     store.saveAccount({ id, balance: '0', provisioned: dropUndefined(provisioned) })
     this.addProvisionedAccount(id, provisioned)
     this.log.info({ listener, account: id }, 'local account created')
-    const stored = new Promise<AuthResult>(resolve => store.afterCommit(() => {
-      this.creating.delete(id)
-      resolve({ ok: true, accountId: id })
-    }))
+    let resolveStored!: (result: AuthResult) => void
+    const stored = new Promise<AuthResult>(resolve => { resolveStored = resolve })
     this.creating.set(id, stored)
+    // Registered after the map entry: in fast durability the callback runs at once.
+    store.afterCommit(() => {
+      this.creating.delete(id)
+      resolveStored({ ok: true, accountId: id })
+    })
     return stored
   }
 

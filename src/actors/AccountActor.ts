@@ -41,17 +41,31 @@ interface IncomingPacket {
   connectionId: number
   requestId: number
   amount: bigint
+  expiresAt: number
+  condition: Buffer
   /** When the sender is answered R00 if the next hop has not reported back (the safety net). */
   deadline: number
 }
 
 /** A Prepare we sent this account on behalf of another, waiting for its answer. */
 interface OutgoingPacket {
+  /** The connection it left on (its reply may come back on a newer one after a reconnect). */
   connectionId: number
   source: TransferSource
   amount: bigint
   expiresAt: number
   condition: Buffer
+  /** The source was already answered (T01: the link dropped); a Fulfill before expiry still counts. */
+  sourceAnswered: boolean
+}
+
+/** A Fulfill committed and waiting for its group commit before it goes upstream. */
+interface PendingAck {
+  connectionId: number
+  requestId: number
+  amount: bigint
+  expiresAt: number
+  fulfill: Buffer
 }
 
 export interface AccountState {
@@ -61,10 +75,11 @@ export interface AccountState {
   connections: number[]
   incoming: Map<number, IncomingPacket>
   outgoing: Map<number, OutgoingPacket>
+  /** Sequence numbers (incoming) and BTP request ids (outgoing): never reused while the process lives. */
   nextSeq: number
   nextRequestId: number
   /** Fulfills to pass upstream once their balance change is stored (sent after each handler run). */
-  acks: Array<{ connectionId: number; requestId: number; fulfill: Buffer }>
+  acks: PendingAck[]
 }
 
 /** What an account actor needs from the rest of the connector; all of it is addressed by name. */
@@ -76,7 +91,7 @@ export interface AccountDeps {
   lookupRoute: (destination: string) => string | undefined
   /** Account actors by name: `tell` delivers a message (false if there is no such account). */
   directory: AccountDirectory
-  send: (accountId: string, connectionId: number | undefined, frame: Buffer) => boolean
+  send: (accountId: string, connectionId: number, frame: Buffer) => boolean
   connectionIds: (accountId: string) => number[]
   expireAt: (accountId: string, id: number, expiresAt: number) => void
   store: Store
@@ -106,54 +121,125 @@ export function initialAccountState (info: AccountInfo, deps: AccountDeps): Acco
 
 export function handleAccountMessage (state: AccountState, msg: AccountMessage, deps: AccountDeps): AccountState {
   switch (msg.type) {
-    case 'link':
-      for (const event of msg.events) onLinkEvent(state, msg.connectionId, event, deps)
-      break
     case 'batch':
       for (const m of msg.messages) handleAccountMessage(state, m, deps)
       break
+    case 'link':
+      // Each frame on its own: one that fails is answered and repaired, the rest still run.
+      for (const event of msg.events) {
+        isolated(state, deps, () => onLinkEvent(state, msg.connectionId, event, deps), () => failLinkEvent(state, msg.connectionId, event, deps))
+      }
+      break
+    default:
+      isolated(state, deps, () => handleOne(state, msg, deps), () => failMessage(state, msg, deps))
+  }
+  return state
+}
+
+function handleOne (state: AccountState, msg: Exclude<AccountMessage, { type: 'batch' | 'link' }>, deps: AccountDeps): void {
+  switch (msg.type) {
     case 'forward': onForward(state, msg.source, msg.sourceAsset, msg.prepare, deps); break
-    case 'forwardResult': onForwardResult(state, msg.seq, msg.reply, deps); break
+    case 'forwardResult': onForwardResult(state, msg.seq, msg.reply, msg.condition, deps); break
     case 'expire': onExpire(state, msg.ids, deps); break
     case 'linkUp':
       if (!state.connections.includes(msg.connectionId)) state.connections.push(msg.connectionId)
       break
     case 'linkDown': onLinkDown(state, msg.connectionId, deps); break
+    case 'ackTooLate':
+      // The Fulfill could not go upstream before the sender's expiry: the sender is not charged.
+      state.balance.balance -= msg.amount
+      saveBalance(state, deps)
+      deps.log.warn({ account: state.info.id, amount: msg.amount.toString() }, 'a Fulfill was stored too late to pass upstream: the sender got R00 and was not charged')
+      break
   }
-  return state
 }
 
-/** After each handler run: the Fulfills it committed go upstream once the store has them. */
+/**
+ * Supervision at the level of one packet: if handling one item throws (a bug, a failing store), that
+ * item's packet is answered (T00), the committed balance is reloaded from the store and the holds are
+ * recomputed from the packets still in flight, which stay live. Nothing else in the batch is lost.
+ */
+function isolated (state: AccountState, deps: AccountDeps, run: () => void, fail: () => void): void {
+  try {
+    run()
+  } catch (err) {
+    deps.log.error({ err, account: state.info.id }, 'failed to handle a packet: answering it and restoring the account from its stored state')
+    try {
+      fail()
+    } catch (failure) {
+      deps.log.error({ err: failure, account: state.info.id }, 'failed to answer the packet that failed')
+    }
+    restoreFromStore(state, deps)
+  }
+}
+
+/** Committed balance from the store (the last one saved), holds from the packets in flight. */
+export function restoreFromStore (state: AccountState, deps: AccountDeps): void {
+  const saved = deps.store.loadAccount(state.info.id)
+  state.balance.balance = saved === undefined ? 0n : BigInt(saved.balance)
+  let held = 0n
+  for (const p of state.incoming.values()) held += p.amount
+  state.balance.heldIncoming = held
+  held = 0n
+  for (const p of state.outgoing.values()) held += p.amount
+  state.balance.heldOutgoing = held
+}
+
+const INTERNAL_ERROR = 'internal error in the connector'
+
+function failLinkEvent (state: AccountState, connectionId: number, event: LinkEvent, deps: AccountDeps): void {
+  if (event.type === 'prepare' || event.type === 'badPrepare') {
+    // Answer it unless it got as far as being recorded (then its result or the safety net answers it).
+    for (const p of state.incoming.values()) if (p.connectionId === connectionId && p.requestId === event.requestId) return
+    answer(state, connectionId, event.requestId, rejectPacket('T00', deps.ilpAddress(), INTERNAL_ERROR), deps)
+  } else if (event.type === 'reply' || event.type === 'error' || event.type === 'badReply') {
+    failOutgoing(state, event.requestId, deps)
+  }
+}
+
+function failMessage (state: AccountState, msg: AccountMessage, deps: AccountDeps): void {
+  const address = deps.ilpAddress()
+  if (msg.type === 'forward') {
+    for (const p of state.outgoing.values()) if (p.source.account === msg.source.account && p.source.seq === msg.source.seq) return
+    deps.directory.tell(msg.source.account, { type: 'forwardResult', seq: msg.source.seq, reply: ownReject('T00', address, INTERNAL_ERROR) })
+  } else if (msg.type === 'forwardResult') {
+    const packet = state.incoming.get(msg.seq)
+    if (packet === undefined) return
+    state.incoming.delete(msg.seq)
+    answer(state, packet.connectionId, packet.requestId, rejectPacket('T00', address, INTERNAL_ERROR), deps)
+  }
+}
+
+/** An outgoing packet whose reply could not be handled: its source is told T00 (if not yet told). */
+function failOutgoing (state: AccountState, requestId: number, deps: AccountDeps): void {
+  const packet = state.outgoing.get(requestId)
+  if (packet === undefined) return
+  state.outgoing.delete(requestId)
+  if (!packet.sourceAnswered) {
+    deps.directory.tell(packet.source.account, { type: 'forwardResult', seq: packet.source.seq, reply: ownReject('T00', deps.ilpAddress(), INTERNAL_ERROR) })
+  }
+}
+
+/**
+ * After each handler run: the Fulfills it committed go upstream once the store has them. One that
+ * would arrive after the sender's expiry (a very slow disk) is turned into R00 and its charge reversed.
+ */
 export function sendAcks (state: AccountState, deps: AccountDeps): void {
   if (state.acks.length === 0) return
   const acks = state.acks
   state.acks = []
   const id = state.info.id
   deps.store.afterCommit(() => {
-    for (const ack of acks) deps.send(id, ack.connectionId, ilpResponseFrame(ack.requestId, ack.fulfill))
+    const now = deps.now()
+    for (const ack of acks) {
+      if (now < ack.expiresAt) {
+        deps.send(id, ack.connectionId, ilpResponseFrame(ack.requestId, ack.fulfill))
+        continue
+      }
+      deps.send(id, ack.connectionId, ilpResponseFrame(ack.requestId, rejectPacket('R00', deps.ilpAddress(), 'the connector could not store the Fulfill before the packet expired')))
+      deps.directory.tell(id, { type: 'ackTooLate', amount: ack.amount })
+    }
   })
-}
-
-/**
- * Answers everything in flight when the actor crashed, so that no request hangs on a restart: its
- * senders get T00 and the sources of its outgoing packets learn they failed.
- */
-export function abandonInFlight (state: AccountState, deps: AccountDeps, reason: string): void {
-  const address = deps.ilpAddress()
-  for (const [, p] of state.incoming) {
-    deps.send(state.info.id, p.connectionId, ilpResponseFrame(p.requestId, rejectPacket('T00', address, reason)))
-  }
-  // Fulfills committed in the failed run may not be stored: the sender is told T00, not Fulfill.
-  for (const ack of state.acks) {
-    deps.send(state.info.id, ack.connectionId, ilpResponseFrame(ack.requestId, rejectPacket('T00', address, reason)))
-  }
-  state.acks = []
-  for (const [, p] of state.outgoing) {
-    deps.directory.tell(p.source.account, { type: 'forwardResult', seq: p.source.seq, reply: ownReject('T00', address, reason) })
-  }
-  deps.answered(state.incoming.size)
-  state.incoming.clear()
-  state.outgoing.clear()
 }
 
 // ---- this account sends us something -------------------------------------------------------------
@@ -164,13 +250,13 @@ function onLinkEvent (state: AccountState, connectionId: number, event: LinkEven
     case 'badPrepare':
       answer(state, connectionId, event.requestId, rejectPacket('F01', deps.ilpAddress(), `invalid packet: ${event.reason}`), deps)
       break
-    case 'reply': onOutgoingReply(state, connectionId, event.requestId, event.reply, deps); break
+    case 'reply': onOutgoingReply(state, event.requestId, event.reply, deps); break
     case 'error':
-      onOutgoingReply(state, connectionId, event.requestId,
-        ownReject('T00', deps.ilpAddress(), `${state.info.id} answered with BTP error ${event.code} ${event.name}: ${event.message}`), deps)
+      onOutgoingReply(state, event.requestId,
+        ownReject('T00', deps.ilpAddress(), `${state.info.id} answered with BTP error ${event.code} ${event.name}: ${event.message.slice(0, 200)}`), deps)
       break
     case 'badReply':
-      onOutgoingReply(state, connectionId, event.requestId,
+      onOutgoingReply(state, event.requestId,
         ownReject('T00', deps.ilpAddress(), `${state.info.id} answered with a malformed ILP reply: ${event.reason}`), deps)
       break
     case 'refuse':
@@ -190,6 +276,7 @@ function onIncomingPrepare (state: AccountState, connectionId: number, requestId
     return
   }
   const { info } = state
+  if (!deps.store.healthy) { reject('T00', 'the connector cannot store balances right now'); return }
   if (info.maxPacketAmount !== undefined && prepare.amount > info.maxPacketAmount) {
     reject('F08', `packet amount ${prepare.amount} exceeds the maximum of ${info.maxPacketAmount} for account ${info.id}`,
       amountTooLargeData(prepare.amount, info.maxPacketAmount))
@@ -224,7 +311,7 @@ function onIncomingPrepare (state: AccountState, connectionId: number, requestId
   // The safety net: should the next hop never report back, the sender still gets R00 — one message
   // window after the next hop's deadline, and never after the sender's own expiry.
   const deadline = Math.min(prepare.expiresAt, expiry.expiresAt + deps.expiry.minMessageWindowMs)
-  state.incoming.set(seq, { connectionId, requestId, amount: prepare.amount, deadline })
+  state.incoming.set(seq, { connectionId, requestId, amount: prepare.amount, expiresAt: prepare.expiresAt, condition: prepare.executionCondition, deadline })
   deps.expireAt(info.id, -seq, deadline)
 }
 
@@ -271,13 +358,14 @@ function onForward (state: AccountState, source: TransferSource, sourceAsset: As
     fail('T01', `the link to account ${info.id} is down`)
     return
   }
-  state.outgoing.set(requestId, { connectionId, source, amount, expiresAt: prepare.expiresAt, condition: prepare.executionCondition })
+  state.outgoing.set(requestId, { connectionId, source, amount, expiresAt: prepare.expiresAt, condition: prepare.executionCondition, sourceAnswered: false })
   deps.expireAt(info.id, requestId, prepare.expiresAt)
 }
 
-function onOutgoingReply (state: AccountState, connectionId: number, requestId: number, reply: Reply, deps: AccountDeps): void {
+function onOutgoingReply (state: AccountState, requestId: number, reply: Reply, deps: AccountDeps): void {
+  // Matched by request id alone (unique per account): after a reconnect the reply comes on a new connection.
   const packet = state.outgoing.get(requestId)
-  if (packet === undefined || packet.connectionId !== connectionId) {
+  if (packet === undefined) {
     deps.log.debug({ account: state.info.id, requestId }, 'reply to no packet in flight (late or unknown): ignored')
     return
   }
@@ -294,29 +382,36 @@ function onOutgoingReply (state: AccountState, connectionId: number, requestId: 
     } else {
       commitOutgoing(state.balance, packet.amount)
       saveBalance(state, deps)
+      if (packet.sourceAnswered) {
+        deps.log.warn({ account: state.info.id, amount: packet.amount.toString() },
+          'Fulfill received after the link dropped and the sender was told T01: honoured, at the connector\'s cost')
+      }
     }
   } else {
     releaseOutgoing(state.balance, packet.amount)
   }
-  deps.directory.tell(packet.source.account, { type: 'forwardResult', seq: packet.source.seq, reply: result })
-  // Forgotten only once answered: should anything above throw, the crash handler still answers it.
+  if (!packet.sourceAnswered) {
+    deps.directory.tell(packet.source.account, { type: 'forwardResult', seq: packet.source.seq, reply: result, condition: packet.condition })
+  }
   state.outgoing.delete(requestId)
 }
 
 // ---- back at the source --------------------------------------------------------------------------
 
-function onForwardResult (state: AccountState, seq: number, reply: Reply, deps: AccountDeps): void {
+function onForwardResult (state: AccountState, seq: number, reply: Reply, condition: Buffer | undefined, deps: AccountDeps): void {
   const packet = state.incoming.get(seq)
   if (packet === undefined) return // already answered (expired)
   if (reply.kind === 'fulfill') {
+    // Defence in depth: a Fulfill is only ever for the packet with the same condition.
+    if (condition === undefined || !condition.equals(packet.condition)) throw new Error(`Fulfill for transfer ${seq} carries another packet's condition`)
     commitIncoming(state.balance, packet.amount)
     saveBalance(state, deps)
+    // The acknowledgement that must not outrun the disk: it leaves with its group commit.
+    state.acks.push({ connectionId: packet.connectionId, requestId: packet.requestId, amount: packet.amount, expiresAt: packet.expiresAt, fulfill: reply.packet })
   } else {
     releaseIncoming(state.balance, packet.amount)
+    deps.send(state.info.id, packet.connectionId, ilpResponseFrame(packet.requestId, reply.packet))
   }
-  // A Fulfill is the acknowledgement that must not outrun the disk: it leaves with its group commit.
-  if (reply.kind === 'fulfill') state.acks.push({ connectionId: packet.connectionId, requestId: packet.requestId, fulfill: reply.packet })
-  else deps.send(state.info.id, packet.connectionId, ilpResponseFrame(packet.requestId, reply.packet))
   state.incoming.delete(seq)
   deps.answered(1)
 }
@@ -333,9 +428,12 @@ function onExpire (state: AccountState, ids: number[], deps: AccountDeps): void 
   for (const id of ids) {
     if (id > 0) {
       const packet = state.outgoing.get(id)
-      if (packet === undefined || packet.expiresAt > now) continue
+      if (packet === undefined) continue
+      // Not due by this clock (it stepped back): ask again rather than lose the deadline.
+      if (packet.expiresAt > now) { deps.expireAt(state.info.id, id, packet.expiresAt); continue }
       state.outgoing.delete(id)
       releaseOutgoing(state.balance, packet.amount)
+      if (packet.sourceAnswered) continue
       deps.directory.tell(packet.source.account, {
         type: 'forwardResult',
         seq: packet.source.seq,
@@ -343,7 +441,8 @@ function onExpire (state: AccountState, ids: number[], deps: AccountDeps): void 
       })
     } else {
       const packet = state.incoming.get(-id)
-      if (packet === undefined || packet.deadline > now) continue
+      if (packet === undefined) continue
+      if (packet.deadline > now) { deps.expireAt(state.info.id, id, packet.deadline); continue }
       state.incoming.delete(-id)
       deps.answered(1)
       releaseIncoming(state.balance, packet.amount)
@@ -353,14 +452,17 @@ function onExpire (state: AccountState, ids: number[], deps: AccountDeps): void 
   }
 }
 
-/** Packets sent on a connection that closed can never be answered: fail them upstream now. */
+/**
+ * A connection closed with packets in flight on it: their senders are told T01 at once rather than
+ * left waiting, but the packets are kept (with their holds) until they expire, because the peer may
+ * reconnect and still fulfil them — a valid Fulfill before expiry is honoured, at the connector's cost.
+ */
 function onLinkDown (state: AccountState, connectionId: number, deps: AccountDeps): void {
   state.connections = state.connections.filter(c => c !== connectionId)
   const address = deps.ilpAddress()
-  for (const [requestId, packet] of state.outgoing) {
-    if (packet.connectionId !== connectionId) continue
-    state.outgoing.delete(requestId)
-    releaseOutgoing(state.balance, packet.amount)
+  for (const packet of state.outgoing.values()) {
+    if (packet.connectionId !== connectionId || packet.sourceAnswered) continue
+    packet.sourceAnswered = true
     deps.directory.tell(packet.source.account, {
       type: 'forwardResult',
       seq: packet.source.seq,
@@ -388,9 +490,10 @@ function nextRequestId (state: AccountState): number {
 }
 
 /**
- * Spawns the actor. Supervision, chosen on purpose: a crash answers every packet the account had in
- * flight (so nothing hangs) and restarts the actor from its stored state, rather than nact's default
- * of stopping it and silently dropping whatever is sent to it afterwards.
+ * Spawns the actor. Supervision, chosen on purpose: failures are contained per packet (see `isolated`);
+ * should anything still escape a run, the actor is restored from its stored balance with its packets
+ * in flight kept, and resumed — never nact's default of stopping it and silently dropping whatever is
+ * sent to it afterwards.
  */
 export function spawnAccountActor (parent: Ref<unknown>, info: AccountInfo, deps: AccountDeps): Ref<AccountMessage> {
   let current: AccountState | undefined
@@ -412,10 +515,13 @@ export function spawnAccountActor (parent: Ref<unknown>, info: AccountInfo, deps
         return current
       },
       onCrash: (msg: AccountMessage | undefined, err: Error | undefined, ctx) => {
-        deps.log.error({ account: info.id, err, message: msg?.type }, 'account actor crashed: failing its packets in flight and restarting it from its stored state')
-        const crashed = current
-        if (crashed !== undefined) deps.directory.collect(() => abandonInFlight(crashed, deps, 'internal error in the connector'))
-        return ctx.reset
+        try {
+          deps.log.error({ account: info.id, err, message: msg?.type }, 'account actor failed outside a packet: restoring it from its stored state')
+          if (current !== undefined) restoreFromStore(current, deps)
+        } catch (e) {
+          deps.log.error({ account: info.id, err: e }, 'restoring the account failed')
+        }
+        return ctx.resume
       }
     }
   )

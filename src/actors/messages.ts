@@ -22,8 +22,10 @@ export type AccountMessage =
   | { type: 'link'; connectionId: number; events: LinkEvent[] }
   /** To the next hop's account: send this Prepare (amount still in the source asset). */
   | { type: 'forward'; source: TransferSource; sourceAsset: Asset; prepare: Prepare }
-  /** Back to the source account: how the forwarded packet ended. */
-  | { type: 'forwardResult'; seq: number; reply: Reply }
+  /** Back to the source account: how the forwarded packet ended (a Fulfill names its packet's condition). */
+  | { type: 'forwardResult'; seq: number; reply: Reply; condition?: Buffer }
+  /** To itself: a Fulfill that could not be stored before its expiry was answered R00; reverse its charge. */
+  | { type: 'ackTooLate'; amount: bigint }
   /** From the transfer expirer: these packets' deadlines have passed (outgoing ids > 0, incoming < 0). */
   | { type: 'expire'; ids: number[] }
   /** Several messages from one sender, delivered as one mailbox entry (see AccountDirectory). */

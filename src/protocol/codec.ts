@@ -5,7 +5,7 @@
  * fixed-width fields (amount, expiry) overwritten, written straight into the outgoing frame. Rare frames
  * (ERROR, TRANSFER, several sub-protocols) are left to the general decoder (`btp.ts`).
  */
-const MAX_UINT64 = (1n << 64n) - 1n
+export const MAX_UINT64 = (1n << 64n) - 1n
 
 const TYPE_RESPONSE = 1
 const TYPE_MESSAGE = 6

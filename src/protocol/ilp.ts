@@ -27,10 +27,6 @@ export type Reply =
 
 export type RejectCode = IlpPacket.IlpErrorCode
 
-/** Peer protocols (ILDCP, CCP) use the all-zero fulfillment and its hash as condition. */
-export const PEER_PROTOCOL_FULFILLMENT = Buffer.alloc(32)
-export const PEER_PROTOCOL_CONDITION = sha256(PEER_PROTOCOL_FULFILLMENT)
-
 export function sha256 (data: Buffer): Buffer {
   return createHash('sha256').update(data).digest()
 }
@@ -39,7 +35,7 @@ export function fulfillmentMatches (fulfillment: Buffer, condition: Buffer): boo
   return fulfillment.length === 32 && sha256(fulfillment).equals(condition)
 }
 
-export const MAX_UINT64 = (1n << 64n) - 1n
+export { MAX_UINT64 } from './codec'
 
 /** Parses a Prepare once, keeping its bytes for forwarding; throws on any malformation (→ F01). */
 export function decodePrepare (packet: Buffer): Prepare {
@@ -67,6 +63,3 @@ export function amountTooLargeData (received: bigint, maximum: bigint): Buffer {
   return data
 }
 
-export function fulfillPacket (fulfillment: Buffer, data: Buffer = Buffer.alloc(0)): Buffer {
-  return IlpPacket.serializeIlpFulfill({ fulfillment, data })
-}

@@ -78,6 +78,9 @@ export class LevelStore implements Store {
     }
   }
 
+  /** Writes failing again and again (a full or broken disk): new packets are refused until one succeeds. */
+  get healthy (): boolean { return this.failures < 3 }
+
   accounts (): AccountRecord[] { return [...this.cache.values()].map(copyRecord) }
 
   loadAccount (id: string): AccountRecord | undefined {
@@ -106,8 +109,11 @@ export class LevelStore implements Store {
     this.schedule()
   }
 
-  async flush (): Promise<void> {
+  /** Resolves once everything saved so far is on disk; rejects if that has not happened by `timeoutMs`. */
+  async flush (timeoutMs = 30000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
     while (this.dirty.size > 0 || this.waiting.length > 0 || this.writing !== undefined) {
+      if (Date.now() > deadline) throw new StoreError(`could not write to the data directory for ${timeoutMs} ms`)
       await (this.writing ?? this.commit())
     }
   }
@@ -161,8 +167,8 @@ export class LevelStore implements Store {
 
   /** Writes one batch, then runs the callbacks that waited for it. */
   private async write (ids: Set<string>, callbacks: Array<() => void>): Promise<void> {
-    const ops = [...ids].map(id => ({ type: 'put' as const, key: ACCOUNT_PREFIX + id, value: encodeAccount(this.cache.get(id) as AccountRecord) }))
     try {
+      const ops = [...ids].map(id => ({ type: 'put' as const, key: ACCOUNT_PREFIX + id, value: encodeAccount(this.cache.get(id) as AccountRecord) }))
       if (ops.length > 0) await this.db.batch(ops, { sync: this.options.durability === 'strict' })
       this.failures = 0
     } catch (e) {

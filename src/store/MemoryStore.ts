@@ -24,6 +24,7 @@ export class MemoryStore implements Store {
     else r.balance = balance.toString()
   }
 
+  readonly healthy = true
   afterCommit (fn: () => void): void { fn() }
   async flush (): Promise<void> {}
   async close (): Promise<void> {}

@@ -43,6 +43,8 @@ export interface Store {
   afterCommit: (fn: () => void) => void
   /** Resolves when everything saved so far is on disk. */
   flush: () => Promise<void>
+  /** False while writes keep failing: the connector then refuses new packets (T00). */
+  readonly healthy: boolean
   close: () => Promise<void>
 }
 

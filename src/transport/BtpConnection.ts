@@ -5,11 +5,13 @@
  * calls for every connection from one shared timer: a socket that did not answer the previous ping
  * is terminated. An idle connection costs a few objects and no timer of its own.
  */
-import { Observable, Subject } from 'rxjs'
+import { Observable, Subject, Subscriber } from 'rxjs'
 import WebSocket from 'ws'
 
 let lastConnectionId = 0
 const BINARY = { binary: true }
+/** Bytes written to a socket and not yet taken by the peer, beyond which the peer is cut off. */
+const MAX_BUFFERED = 16 * 1024 * 1024
 
 export class BtpConnection {
   readonly id = ++lastConnectionId
@@ -21,22 +23,27 @@ export class BtpConnection {
   private flushScheduled = false
   private alive = true
   private isClosed = false
+  private framesSubscriber: Subscriber<Buffer> | undefined
 
-  constructor (private readonly ws: WebSocket) {
+  /** `early`: frames that arrived after the auth frame but before this connection existed. */
+  constructor (private readonly ws: WebSocket, early: Buffer[] = []) {
     ws.on('close', (code, reason) => {
       this.isClosed = true
+      // The last frames first (completing frames$ flushes any batch still gathering), then the close.
+      this.framesSubscriber?.complete()
       this.closed$.next({ code, reason: reason.toString() })
       this.closed$.complete()
     })
     ws.on('pong', () => { this.alive = true })
     this.frames$ = new Observable<Buffer>(subscriber => {
+      this.framesSubscriber = subscriber
+      for (const frame of early.splice(0)) subscriber.next(frame)
       const onMessage = (data: WebSocket.RawData): void => subscriber.next(toBuffer(data))
-      const onClose = (): void => subscriber.complete()
       ws.on('message', onMessage)
-      ws.once('close', onClose)
+      if (this.isClosed) subscriber.complete()
       return () => {
         ws.off('message', onMessage)
-        ws.off('close', onClose)
+        this.framesSubscriber = undefined
       }
     })
   }
@@ -54,9 +61,16 @@ export class BtpConnection {
 
   get closed (): boolean { return this.isClosed || this.ws.readyState !== WebSocket.OPEN }
 
-  /** Queues a frame; all frames queued in one turn leave in one corked write. False if closed. */
+  /**
+   * Queues a frame; all frames queued in one turn leave in one corked write. False if closed. A peer
+   * that stops reading while we keep writing is cut off once MAX_BUFFERED bytes wait for it.
+   */
   send (frame: Buffer): boolean {
     if (this.closed) return false
+    if (this.ws.bufferedAmount > MAX_BUFFERED) {
+      void this.close(1008, 'peer is not reading')
+      return false
+    }
     this.queue.push(frame)
     if (!this.flushScheduled) {
       this.flushScheduled = true

@@ -90,14 +90,19 @@ export class BtpServer {
         setTimeout(() => ws.terminate(), 1000).unref()
       }
       if (!auth.ok) { refuse(auth.message); return }
-      // Deciding may wait for the disk (a new account is stored before it is acknowledged): hold
-      // back the frames behind the auth frame meanwhile, so none is missed.
+      // Deciding may wait for the disk (a new account is stored before it is acknowledged). Frames
+      // right behind the auth frame may already be parsed (ws emits them at once): keep them, and
+      // stop reading more until the connection exists.
+      const early: Buffer[] = []
+      const keep = (d: Buffer): void => { early.push(Buffer.isBuffer(d) ? d : Buffer.from(d as ArrayBuffer)) }
+      ws.on('message', keep)
       ws.pause()
       Promise.resolve(this.authenticate(this.options.name, auth.token, auth.username)).then(result => {
+        ws.off('message', keep)
         if (ws.readyState !== ws.OPEN) return
         if (!result.ok) { refuse(result.message); return }
         ws.send(emptyResponseFrame(auth.requestId))
-        this.onLink(result.accountId, new BtpConnection(ws))
+        this.onLink(result.accountId, new BtpConnection(ws, early))
         ws.resume()
       }, (err: unknown) => {
         log.error({ err }, 'BTP auth failed')

@@ -42,22 +42,17 @@ export class LinkRegistry {
     return (this.byAccount.get(accountId) ?? []).filter(c => !c.closed).map(c => c.id)
   }
 
-  /** Sends on the given connection, or on the account's newest one; false if there is none. */
-  send (accountId: string, connectionId: number | undefined, frame: Buffer): boolean {
+  /** Sends on one connection of an account; false if it is gone. */
+  send (accountId: string, connectionId: number, frame: Buffer): boolean {
     const list = this.byAccount.get(accountId)
     if (list === undefined) return false
-    if (connectionId === undefined) {
-      for (let i = list.length - 1; i >= 0; i--) if (list[i].send(frame)) return true
-      return false
-    }
     for (const c of list) if (c.id === connectionId) return c.send(frame)
     return false
   }
 
-  /** Closes every connection of one account (or of all accounts). */
-  async close (accountId?: string, code = 1001, reason = 'connector shutting down'): Promise<void> {
-    const lists = accountId === undefined ? [...this.byAccount.values()] : [this.byAccount.get(accountId) ?? []]
-    await Promise.all(lists.flat().map(async c => await c.close(code, reason)))
+  /** Closes every connection, sending what is queued first. */
+  async close (code = 1001, reason = 'connector shutting down'): Promise<void> {
+    await Promise.all([...this.byAccount.values()].flat().map(async c => await c.close(code, reason)))
   }
 
   get size (): number {

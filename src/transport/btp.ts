@@ -107,10 +107,6 @@ export function errorMessage (e: unknown): string {
   return e instanceof Error ? e.message : String(e)
 }
 
-export function ilpMessageFrame (requestId: number, ilpPacket: Buffer): Buffer {
-  return ilpFrame(BTP_MESSAGE, requestId, ilpPacket)
-}
-
 export function ilpResponseFrame (requestId: number, ilpPacket: Buffer): Buffer {
   return ilpFrame(BTP_RESPONSE, requestId, ilpPacket)
 }
