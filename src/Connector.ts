@@ -108,6 +108,7 @@ export class Connector {
       store,
       log: this.log.child({ component: 'account' }),
       answered: (count) => { this.unanswered -= count },
+      linkBatchHandled: (connectionId) => { this.links.get(connectionId)?.batchHandled() },
       stateCreated: (state) => { this.states.set(state.info.id, state) }
     }
 
@@ -294,7 +295,7 @@ export class Connector {
         try {
           if (this.draining) events = this.refuseWhileDraining(connection, events)
           for (const event of events) if (event.type === 'prepare' || event.type === 'badPrepare') this.unanswered++
-          if (events.length > 0) this.tell(accountId, { type: 'link', connectionId: connection.id, events })
+          if (events.length > 0 && this.tell(accountId, { type: 'link', connectionId: connection.id, events })) connection.batchHandedOver()
         } catch (err) {
           // Whatever goes wrong with one link's frames must not take the process (and every other link) down.
           this.log.error({ err, account: accountId }, 'failed to handle frames: closing the link')

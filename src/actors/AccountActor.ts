@@ -101,6 +101,8 @@ export interface AccountDeps {
    * shutdown can wait until every Prepare the connector took in has been answered.
    */
   answered: (count: number) => void
+  /** Called when a batch of frames from a connection has been handled (incoming backpressure). */
+  linkBatchHandled: (connectionId: number) => void
   /** Called with each fresh state (at spawn and at every restart), so the owner can read balances. */
   stateCreated: (state: AccountState) => void
 }
@@ -129,6 +131,7 @@ export function handleAccountMessage (state: AccountState, msg: AccountMessage, 
       for (const event of msg.events) {
         isolated(state, deps, () => onLinkEvent(state, msg.connectionId, event, deps), () => failLinkEvent(state, msg.connectionId, event, deps))
       }
+      deps.linkBatchHandled(msg.connectionId)
       break
     default:
       isolated(state, deps, () => handleOne(state, msg, deps), () => failMessage(state, msg, deps))

@@ -10,6 +10,9 @@ import WebSocket from 'ws'
 
 let lastConnectionId = 0
 const BINARY = { binary: true }
+/** Unhandled batches of incoming frames at which reading stops, and at which it starts again. */
+const PAUSE_AT = 64
+const RESUME_AT = 16
 /** Bytes written to a socket and not yet taken by the peer, beyond which the peer is cut off. */
 const MAX_BUFFERED = 16 * 1024 * 1024
 
@@ -46,6 +49,21 @@ export class BtpConnection {
         this.framesSubscriber = undefined
       }
     })
+  }
+
+  /**
+   * Incoming backpressure: batches of frames handed to the account's actor and not yet handled. Past
+   * a limit the socket is no longer read (TCP then slows the peer down) until the actor catches up,
+   * so a peer sending faster than we forward cannot fill the mailbox without bound.
+   */
+  private unhandledBatches = 0
+
+  batchHandedOver (): void {
+    if (++this.unhandledBatches === PAUSE_AT && !this.closed) this.ws.pause()
+  }
+
+  batchHandled (): void {
+    if (--this.unhandledBatches === RESUME_AT && !this.closed) this.ws.resume()
   }
 
   /** Called once per ping interval: terminates the socket if the last ping went unanswered. */

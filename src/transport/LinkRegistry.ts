@@ -7,6 +7,7 @@ import { BtpConnection } from './BtpConnection'
 
 export class LinkRegistry {
   private readonly byAccount = new Map<string, BtpConnection[]>()
+  private readonly byId = new Map<number, BtpConnection>()
   private pingTimer: NodeJS.Timeout | undefined
 
   /** One timer pings every connection each interval (see BtpConnection.ping). */
@@ -24,12 +25,14 @@ export class LinkRegistry {
   }
 
   add (accountId: string, connection: BtpConnection): void {
+    this.byId.set(connection.id, connection)
     const list = this.byAccount.get(accountId)
     if (list === undefined) this.byAccount.set(accountId, [connection])
     else list.push(connection)
   }
 
   remove (accountId: string, connection: BtpConnection): void {
+    this.byId.delete(connection.id)
     const list = this.byAccount.get(accountId)
     if (list === undefined) return
     const rest = list.filter(c => c !== connection)
@@ -40,6 +43,10 @@ export class LinkRegistry {
   /** Live connection ids of an account, oldest first. */
   connectionIds (accountId: string): number[] {
     return (this.byAccount.get(accountId) ?? []).filter(c => !c.closed).map(c => c.id)
+  }
+
+  get (connectionId: number): BtpConnection | undefined {
+    return this.byId.get(connectionId)
   }
 
   /** Sends on one connection of an account; false if it is gone. */
