@@ -11,6 +11,7 @@ export class AccountDirectory {
   private readonly refs = new Map<string, Ref<AccountMessage>>()
   private readonly outbox = new Map<string, AccountMessage[]>()
   private collecting = false
+  private flushScheduled = false
 
   set (id: string, ref: Ref<AccountMessage>): void { this.refs.set(id, ref) }
   has (id: string): boolean { return this.refs.has(id) }
@@ -31,7 +32,11 @@ export class AccountDirectory {
     return true
   }
 
-  /** Runs `fn` with every `tell` held back, then delivers them: one mailbox entry per recipient. */
+  /**
+   * Runs `fn` with every `tell` held back. What the handlers of one event-loop turn send is delivered
+   * together at the next turn: one mailbox entry per recipient, however many actors sent to it (with
+   * many senders, each with one packet in flight, the next hop then takes all their packets in one turn).
+   */
   collect<T> (fn: () => T): T {
     if (this.collecting) return fn()
     this.collecting = true
@@ -39,11 +44,24 @@ export class AccountDirectory {
       return fn()
     } finally {
       this.collecting = false
-      for (const [id, messages] of this.outbox) {
-        const ref = this.refs.get(id)
-        if (ref !== undefined) dispatch(ref, messages.length === 1 ? messages[0] : { type: 'batch', messages })
+      if (this.outbox.size > 0 && !this.flushScheduled) {
+        this.flushScheduled = true
+        setImmediate(deliver, this)
       }
-      this.outbox.clear()
     }
   }
+
+  /** Delivers the outbox: one mailbox entry per recipient. */
+  deliver (): void {
+    this.flushScheduled = false
+    for (const [id, messages] of this.outbox) {
+      const ref = this.refs.get(id)
+      if (ref !== undefined) dispatch(ref, messages.length === 1 ? messages[0] : { type: 'batch', messages })
+    }
+    this.outbox.clear()
+  }
+}
+
+function deliver (directory: AccountDirectory): void {
+  directory.deliver()
 }
