@@ -93,7 +93,7 @@ function collectTables(schema, pathPrefix, title, note, tables) {
     if (kind === 'Object') {
       nested.push(() => collectTables(property, propertyPath, propertyPath, undefined, tables))
       description += ` See ${link(propertyPath)}.`
-    } else if (kind === 'Record') {
+    } else if (kind === 'Record' && kindOf(Object.values(property.patternProperties)[0]) === 'Object') {
       const entry = Object.values(property.patternProperties)[0]
       const entryPath = `${propertyPath}.<${key === 'accounts' ? 'id' : 'name'}>`
       nested.push(() => collectTables(entry, entryPath, entryPath, undefined, tables))
@@ -104,9 +104,11 @@ function collectTables(schema, pathPrefix, title, note, tables) {
       description += ` Each item: see ${link(itemPath)}.`
     } else if (kind === 'Union' && property.anyOf.every((s) => kindOf(s) === 'Object')) {
       for (const variant of property.anyOf) {
-        const tag = variant.properties.type && variant.properties.type.const
+        // The field selecting the form: `type` (links) or `backend` (rates).
+        const key = ['type', 'backend'].find((k) => variant.properties[k] && variant.properties[k].const !== undefined)
+        const tag = variant.properties[key].const
         const variantTitle = `${propertyPath} (${tag})`
-        nested.push(() => collectTables(variant, propertyPath, variantTitle, `When \`type\` is ${code(tag)}.`, tables))
+        nested.push(() => collectTables(variant, propertyPath, variantTitle, `When \`${key}\` is ${code(tag)}.`, tables))
         description += ` See ${link(variantTitle)}.`
       }
     }
@@ -170,6 +172,9 @@ Rules:
 - Listener ports must be unique (except \`0\`, which picks a free port).
 - btp-server tokens must be unique across accounts.
 - \`btp.reconnectMinDelayMs\` must be <= \`btp.reconnectMaxDelayMs\`.
+- Exchange rates and \`rates.spread\` are **strings** of decimals, never JSON numbers: \`"0.9"\`, \`"1.08"\`,
+  \`"1e-7"\` (an exponent is allowed, at most ±100). Rates must be > 0; the spread must be >= 0 and < 1. With
+  \`backend\` \`"http"\`, \`url\` must be an \`http://\` or \`https://\` URL and \`maxAgeMs\` >= \`refreshIntervalMs\`.
 - A btp-server link's \`listener\` must name a listener; it may be omitted when there is exactly one.
 - A btp-client link's \`url\` must be a \`btp+ws://\` or \`btp+wss://\` URL, and a token must be given, either as
   \`token\` or as the URL password (\`btp+wss://:TOKEN@host:port\`).

@@ -13,6 +13,7 @@ import { spawnAccountActor, AccountDeps, AccountInfo, AccountState } from './act
 import type { AccountMessage } from './actors/messages'
 import { RoutingTable } from './actors/RoutingShard'
 import { ExpiryWheel } from './core/ExpiryWheel'
+import { ExchangeRates } from './core/ExchangeRates'
 import { BtpServer, AuthResult } from './transport/BtpServer'
 import { BtpClient } from './transport/BtpClient'
 import { BtpConnection } from './transport/BtpConnection'
@@ -72,10 +73,13 @@ export class Connector {
   private unanswered = 0
   private draining = false
   private deps: AccountDeps | undefined
+  /** Exchange rates (static, or polled from an HTTP feed between start() and stop()). */
+  readonly rates: ExchangeRates
 
   constructor (readonly config: Config, options: ConnectorOptions = {}) {
     this.log = options.logger ?? createLogger(config.log.level)
     this.store = options.store
+    this.rates = new ExchangeRates(config.rates, { log: this.log.child({ component: 'rates' }) })
     this.wheel = new ExpiryWheel((accountId, ids) => { this.tell(accountId, { type: 'expire', ids }) })
   }
 
@@ -95,12 +99,14 @@ export class Connector {
     this.accountsParent = spawn(this.system, (s: null) => s, 'accounts')
     this.routing = new RoutingTable(this.system, ROUTING_SHARDS, this.log.child({ component: 'routing' }))
     const routing = this.routing
+    await this.rates.start()
     this.deps = {
       ilpAddress: () => this.config.ilpAddress,
       expiry: this.config.packets,
       maxInFlight: this.config.packets.maxInFlightPerAccount,
       now: Date.now,
       lookupRoute: (destination) => routing.lookup(destination),
+      convert: this.rates.convert,
       directory: this.accounts,
       send: (accountId, connectionId, frame) => this.links.send(accountId, connectionId, frame),
       connectionIds: (accountId) => this.links.connectionIds(accountId),
@@ -147,6 +153,7 @@ export class Connector {
     while (this.unanswered > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
     if (this.unanswered > 0) this.log.warn({ packetsInFlight: this.unanswered }, 'drain timed out')
     for (const client of this.clients) client.stop()
+    this.rates.stop()
     // Fulfills waiting for their group commit go out before the links close.
     await this.store?.flush()
     await this.links.close()

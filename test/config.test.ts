@@ -113,6 +113,7 @@ const SPEC_DEFAULTS: Config = {
     }
   },
   accounts: {},
+  rates: { backend: 'static', spread: '0', rates: {} },
   routes: []
 }
 
@@ -909,5 +910,60 @@ describe('odd keys', () => {
   test('an entry created by a variable says so', () => {
     const error = configError(() => loadConfig({ env: { METAMORPHOSIS_ACCOUNTS__DAVE__ASSET_CODE: 'USD' } }))
     expect(error.message).toMatch(/^accounts\.dave\.relation: .*created by METAMORPHOSIS_ACCOUNTS__DAVE__ASSET_CODE/m)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------
+// Exchange rates
+// ---------------------------------------------------------------------------------------------------
+
+describe('rates', () => {
+  const withRates = (rates: unknown): Record<string, any> => ({ ...base(), rates })
+
+  test('absent: static with no rates and spread "0"', () => {
+    expect(validateConfig(base()).rates).toEqual({ backend: 'static', spread: '0', rates: {} })
+  })
+
+  test('static rates and a spread are kept as strings; http gets its defaults', () => {
+    expect(validateConfig(withRates({ backend: 'static', spread: '0.01', rates: { USD: '1', EUR: '0.9', XRP: '1e-7' } })).rates)
+      .toEqual({ backend: 'static', spread: '0.01', rates: { USD: '1', EUR: '0.9', XRP: '1e-7' } })
+    expect(validateConfig(withRates({ backend: 'http', url: 'https://rates.example/latest', format: 'base-rates' })).rates)
+      .toEqual({ backend: 'http', url: 'https://rates.example/latest', format: 'base-rates', spread: '0', refreshIntervalMs: 60000, maxAgeMs: 300000 })
+  })
+
+  test('bad rate strings are errors naming the asset', () => {
+    expectProblem(withRates({ backend: 'static', rates: { EUR: 0.9 } }), 'rates.rates.EUR', 'rates are strings, not numbers')
+    expectProblem(withRates({ backend: 'static', rates: { EUR: '-0.9' } }), 'rates.rates.EUR', 'must be a decimal string > 0')
+    expectProblem(withRates({ backend: 'static', rates: { EUR: '.9' } }), 'rates.rates.EUR', 'must be a decimal string > 0')
+    expectProblem(withRates({ backend: 'static', rates: { EUR: '0.9 ' } }), 'rates.rates.EUR', 'must be a decimal string > 0')
+    expectProblem(withRates({ backend: 'static', rates: { EUR: '0' } }), 'rates.rates.EUR', 'must be > 0 (got "0")')
+    expectProblem(withRates({ backend: 'static', rates: { EUR: '0.000' } }), 'rates.rates.EUR', 'must be > 0')
+    expectProblem(withRates({ backend: 'static', rates: { EUR: '1e999' } }), 'rates.rates.EUR', 'exponent out of range')
+  })
+
+  test('spread must be a decimal string >= 0 and < 1', () => {
+    expectProblem(withRates({ backend: 'static', spread: '1' }), 'rates.spread', 'must be < 1 (got "1")')
+    expectProblem(withRates({ backend: 'static', spread: '1.5' }), 'rates.spread', 'must be < 1')
+    expectProblem(withRates({ backend: 'static', spread: '-0.1' }), 'rates.spread', 'must be a decimal string >= 0 and < 1')
+    expectProblem(withRates({ backend: 'http', url: 'http://x.example', format: 'usd-prices', spread: 0.01 }), 'rates.spread', 'not numbers')
+    expect(validateConfig(withRates({ backend: 'static', spread: '0.999' })).rates.spread).toBe('0.999')
+  })
+
+  test('unknown backend, missing url, bad url, missing format, bad intervals', () => {
+    expectProblem(withRates({ backend: 'coinbase' }), 'rates.backend', 'must be one of "static", "http" (got "coinbase")')
+    expectProblem(withRates({ rates: { USD: '1' } }), 'rates.backend', 'is required (one of "static", "http")')
+    expectProblem(withRates({ backend: 'http', format: 'base-rates' }), 'rates.url', 'is required with backend "http"')
+    expectProblem(withRates({ backend: 'http', url: 'ftp://x.example/r', format: 'base-rates' }), 'rates.url', 'must use the http: or https: scheme')
+    expectProblem(withRates({ backend: 'http', url: 'not a url', format: 'base-rates' }), 'rates.url', 'must be a valid URL')
+    expectProblem(withRates({ backend: 'http', url: 'http://x.example' }), 'rates.format', 'is required')
+    expectProblem(withRates({ backend: 'http', url: 'http://x.example', format: 'json' }), 'rates.format', 'must be one of "base-rates", "usd-prices"')
+    expectProblem(withRates({ backend: 'http', url: 'http://x.example', format: 'base-rates', refreshIntervalMs: 60000, maxAgeMs: 1000 }), 'rates.maxAgeMs', 'must be >= rates.refreshIntervalMs')
+    expectProblem(withRates({ backend: 'static', url: 'http://x.example' }), 'rates.url', 'unknown field')
+  })
+
+  test('env overrides reach the rates section by its backend', () => {
+    const file = writeConfig(withRates({ backend: 'http', url: 'http://x.example', format: 'usd-prices' }))
+    const config = loadConfig({ file, env: { METAMORPHOSIS_RATES__SPREAD: '0.02', METAMORPHOSIS_RATES__MAX_AGE_MS: '120000' } })
+    expect(config.rates).toMatchObject({ backend: 'http', spread: '0.02', maxAgeMs: 120000 })
   })
 })

@@ -9,7 +9,7 @@ import * as ILDCP from 'ilp-protocol-ildcp'
 import { spawn, Ref } from 'nact'
 import type { Logger } from 'pino'
 import { outgoingExpiry, ExpiryPolicy } from '../protocol/expiry'
-import { convertAmount, Asset } from '../protocol/amounts'
+import type { Asset, ConversionResult } from '../protocol/amounts'
 import {
   Balance, BalanceLimits, zeroBalance, holdIncoming, holdOutgoing,
   commitIncoming, releaseIncoming, commitOutgoing, releaseOutgoing
@@ -89,6 +89,11 @@ export interface AccountDeps {
   maxInFlight: number
   now: () => number
   lookupRoute: (destination: string) => string | undefined
+  /**
+   * Converts an amount between two accounts' assets with the current exchange rates, rounded down:
+   * F02 no rate for the pair, T00 rates out of date, R01 becomes zero, F08 beyond a uint64.
+   */
+  convert: (amount: bigint, from: Asset, to: Asset) => ConversionResult
   /** Account actors by name: `tell` delivers a message (false if there is no such account). */
   directory: AccountDirectory
   send: (accountId: string, connectionId: number, frame: Buffer) => boolean
@@ -341,7 +346,7 @@ function onForward (state: AccountState, source: TransferSource, sourceAsset: As
   const fail = (code: RejectCode, message: string): void => {
     deps.directory.tell(source.account, { type: 'forwardResult', seq: source.seq, reply: ownReject(code, address, message) })
   }
-  const converted = convertAmount(prepare.amount, sourceAsset, info.asset)
+  const converted = deps.convert(prepare.amount, sourceAsset, info.asset)
   if (!converted.ok) { fail(converted.code, converted.message); return }
   const amount = converted.amount
   const connectionId = state.connections[state.connections.length - 1]

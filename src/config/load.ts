@@ -10,8 +10,10 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { Kind, type TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
+import { parseDecimal, MAX_DECIMAL_EXPONENT } from '../protocol/rates'
 import {
   ConfigSchema,
+  DECIMAL_STRING_PATTERN,
   INT_STRING_PATTERN,
   UINT64_MAX,
   UINT_STRING_PATTERN,
@@ -227,11 +229,20 @@ function literalOf(schema: TSchema): unknown {
   return kindOf(schema) === 'Literal' ? annotated(schema).const : undefined
 }
 
-/** The value of the `type` literal of an object variant of a union, if it has one. */
-function discriminantOf(variant: TSchema): unknown {
+/** Fields that select the form of a union of objects: `type` (links), `backend` (rates). */
+const DISCRIMINANT_KEYS = ['type', 'backend'] as const
+
+/** The field selecting the form of a union variant (an object with a literal `type` or `backend`). */
+function discriminantKeyOf(variant: TSchema): string | undefined {
   if (kindOf(variant) !== 'Object') return undefined
-  const typeSchema = (annotated(variant).properties as Record<string, TSchema>).type
-  return typeSchema ? literalOf(typeSchema) : undefined
+  const properties = annotated(variant).properties as Record<string, TSchema>
+  return DISCRIMINANT_KEYS.find((key) => properties[key] !== undefined && literalOf(properties[key]) !== undefined)
+}
+
+/** The value of the discriminant literal of an object variant of a union, if it has one. */
+function discriminantOf(variant: TSchema): unknown {
+  const key = discriminantKeyOf(variant)
+  return key === undefined ? undefined : literalOf((annotated(variant).properties as Record<string, TSchema>)[key])
 }
 
 function* messagesFor(errors: Iterable<ValueError>): Generator<LocatedMessage> {
@@ -249,18 +260,19 @@ function* unionMessages(error: ValueError): Generator<LocatedMessage> {
     return
   }
   const tags = variants.map(discriminantOf)
-  if (tags.every((tag) => tag !== undefined)) {
-    // A union discriminated by "type": report the problems of the variant the value chose.
+  const key = discriminantKeyOf(variants[0])
+  if (key !== undefined && tags.every((tag) => tag !== undefined) && variants.every((v) => discriminantKeyOf(v) === key)) {
+    // A union discriminated by "type" (or "backend"): report the problems of the variant the value chose.
     const choices = tags.map((tag) => JSON.stringify(tag)).join(', ')
     if (!isPlainObject(error.value)) {
-      yield { pointer: error.path, message: `must be an object with "type" one of ${choices}` }
+      yield { pointer: error.path, message: `must be an object with "${key}" one of ${choices}` }
       return
     }
-    const chosen = tags.findIndex((tag) => tag === (error.value as PlainObject).type)
+    const chosen = tags.findIndex((tag) => tag === (error.value as PlainObject)[key])
     if (chosen < 0) {
-      const message =
-        error.value.type === undefined ? `is required (one of ${choices})` : `must be one of ${choices} (got ${preview(error.value.type)})`
-      yield { pointer: `${error.path}/type`, message }
+      const got = error.value[key]
+      const message = got === undefined ? `is required (one of ${choices})` : `must be one of ${choices} (got ${preview(got)})`
+      yield { pointer: `${error.path}/${key}`, message }
       return
     }
     yield* messagesFor(error.errors[chosen])
@@ -407,6 +419,40 @@ function checkAmounts(owner: unknown, at: ConfigPath, problems: Problems): void 
   }
 }
 
+/** Rate values and the spread, beyond their grammar: exact ranges (decimals parsed exactly). */
+function checkRates(rates: unknown, problems: Problems): void {
+  if (!isPlainObject(rates)) return
+  const decimal = new RegExp(DECIMAL_STRING_PATTERN)
+  if (typeof rates.spread === 'string' && decimal.test(rates.spread)) {
+    const spread = parseDecimal(rates.spread)
+    if (spread === undefined) problems.add(['rates', 'spread'], `exponent out of range: at most ±${MAX_DECIMAL_EXPONENT} (got "${rates.spread}")`)
+    else if (spread.n >= spread.d) problems.add(['rates', 'spread'], `must be < 1 (got "${rates.spread}")`)
+  }
+  if (rates.backend === 'static') {
+    for (const [code, text] of entriesOf(rates.rates)) {
+      if (code.length === 0 || code.length > 16) problems.add(['rates', 'rates', code], 'asset codes are 1 to 16 characters long')
+      if (typeof text !== 'string' || !decimal.test(text)) continue
+      const value = parseDecimal(text)
+      if (value === undefined) problems.add(['rates', 'rates', code], `exponent out of range: at most ±${MAX_DECIMAL_EXPONENT} (got "${text}")`)
+      else if (value.n === 0n) problems.add(['rates', 'rates', code], `must be > 0 (got "${text}")`)
+    }
+  }
+  if (rates.backend === 'http' && typeof rates.url === 'string' && rates.url !== '') {
+    let url: URL | undefined
+    try {
+      url = new URL(rates.url)
+    } catch {
+      problems.add(['rates', 'url'], 'must be a valid URL such as "https://rates.example/latest.json"')
+    }
+    if (url !== undefined && url.protocol !== 'http:' && url.protocol !== 'https:') {
+      problems.add(['rates', 'url'], `must use the http: or https: scheme (got "${url.protocol}")`)
+    }
+  }
+  if (rates.backend === 'http' && typeof rates.refreshIntervalMs === 'number' && typeof rates.maxAgeMs === 'number' && rates.maxAgeMs < rates.refreshIntervalMs) {
+    problems.add(['rates', 'maxAgeMs'], `must be >= rates.refreshIntervalMs (${rates.maxAgeMs} < ${rates.refreshIntervalMs}), or the rates go stale between two fetches`)
+  }
+}
+
 function checkCrossFields(config: PlainObject, problems: Problems): void {
   const listeners = config.listeners
   const listenerNames = isPlainObject(listeners) ? Object.keys(listeners) : []
@@ -454,6 +500,8 @@ function checkCrossFields(config: PlainObject, problems: Problems): void {
       }
     })
   }
+
+  checkRates(config.rates, problems)
 
   // Reconnection delays.
   const btp = config.btp
@@ -536,7 +584,8 @@ function resolveStep(schema: TSchema, container: unknown, segment: string): Step
     }
     case 'Union': {
       const variants = s.anyOf as TSchema[]
-      const current = isPlainObject(container) ? container.type : undefined
+      const key = discriminantKeyOf(variants[0]) ?? 'type'
+      const current = isPlainObject(container) ? container[key] : undefined
       const ordered = [
         ...variants.filter((v) => discriminantOf(v) === current),
         ...variants.filter((v) => discriminantOf(v) !== current)

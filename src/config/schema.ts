@@ -307,6 +307,78 @@ export const RouteSchema = Type.Object(
   { additionalProperties: false, description: 'A static route.' }
 )
 
+/** A non-negative decimal string: digits, optional fraction, optional exponent ("0.9", "1e-7"). */
+export const DECIMAL_STRING_PATTERN = '^[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?$'
+
+const Spread = () =>
+  Type.String({
+    pattern: DECIMAL_STRING_PATTERN,
+    default: '0',
+    docType: 'decimal string',
+    errorMessage: 'must be a decimal string >= 0 and < 1, such as "0.01" (rates are strings, not numbers)',
+    description:
+      'Fraction the connector keeps on every conversion: out = floor(amount × rate × (1 − spread) × 10^(toScale − fromScale)). Applies between any two assets, the same one included; "0" takes nothing. Must be >= 0 and < 1.'
+  })
+
+export const StaticRatesSchema = Type.Object(
+  {
+    backend: Type.Literal('static', { description: 'Fixed rates from this file.' }),
+    spread: Spread(),
+    rates: Type.Record(
+      Type.String(),
+      Type.String({
+        pattern: DECIMAL_STRING_PATTERN,
+        docType: 'decimal string',
+        errorMessage: 'must be a decimal string > 0, such as "0.9" or "1e-7" (rates are strings, not numbers)',
+        description: 'Value of one unit of the asset.'
+      }),
+      {
+        default: {},
+        docType: 'map of asset code to decimal string',
+        description:
+          'Value of one unit of each asset code in a common base, e.g. { "USD": "1", "EUR": "1.1" }: the rate from A to B is value(A) / value(B). Values are decimal strings > 0. The same code always converts at 1 without an entry; a pair with a code missing here has no rate (F02).'
+      }
+    )
+  },
+  { additionalProperties: false, description: 'Static rates.' }
+)
+
+export const HttpRatesSchema = Type.Object(
+  {
+    backend: Type.Literal('http', { description: 'Rates polled from an HTTP feed.' }),
+    spread: Spread(),
+    url: Type.String({
+      minLength: 1,
+      secret: true,
+      docType: 'http:// or https:// URL',
+      requiredMessage: 'is required with backend "http" (the feed\'s http:// or https:// URL)',
+      description: 'Where the feed is fetched (GET, JSON).'
+    }),
+    format: Type.Union([Type.Literal('base-rates'), Type.Literal('usd-prices')], {
+      description:
+        '"base-rates": { "base": "EUR", "rates": { "USD": 1.08, ... } } (units of each code per one unit of base). "usd-prices": [ { "symbol": "XRP", "price_usd": "0.52" }, ... ] (price of one unit in USD). Numbers are taken exactly as written (1.08 is 108/100); entries without a usable value are skipped.'
+    }),
+    refreshIntervalMs: Type.Integer({
+      minimum: 100,
+      default: 60000,
+      description: 'How often the feed is fetched, in milliseconds.'
+    }),
+    maxAgeMs: Type.Integer({
+      exclusiveMinimum: 0,
+      default: 300000,
+      description:
+        'Rates older than this many milliseconds are not used: packets between different assets get T00 (and the operator one warning) until the feed answers again.'
+    })
+  },
+  { additionalProperties: false, description: 'Rates from an HTTP feed.' }
+)
+
+export const RatesSchema = Type.Union([StaticRatesSchema, HttpRatesSchema], {
+  defaultIfAbsent: { backend: 'static' },
+  description:
+    'Exchange rates between asset codes; "backend" selects the form. When absent: static with no rates (only the same asset code converts; other pairs get F02).'
+})
+
 export const ConfigSchema = Type.Object(
   {
     ilpAddress: Type.String({
@@ -335,6 +407,7 @@ export const ConfigSchema = Type.Object(
       default: {},
       description: 'Accounts by id (ids use only letters, digits, "_", "~", "-": they become ILP address segments).'
     }),
+    rates: RatesSchema,
     routes: Type.Array(RouteSchema, { default: [], description: 'Static routes: an address prefix and the account to forward to. They take precedence over local accounts and the parent default route.' })
   },
   { additionalProperties: false, description: 'Metamorphosis connector configuration.' }
@@ -359,6 +432,9 @@ export type LinkConfig = Static<typeof LinkSchema>
 export type AccountConfig = Static<typeof AccountSchema>
 export type AccountRelation = AccountConfig['relation']
 export type RouteConfig = Static<typeof RouteSchema>
+export type RatesConfig = Static<typeof RatesSchema>
+export type StaticRatesConfig = Static<typeof StaticRatesSchema>
+export type HttpRatesConfig = Static<typeof HttpRatesSchema>
 
 /** Non-standard keywords this module puts on schemas (see the header comment). */
 export interface ConfigSchemaExtras {
