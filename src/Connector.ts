@@ -199,7 +199,9 @@ export class Connector {
       asset: { code: account.assetCode, scale: account.assetScale },
       address: account.relation === 'child' ? childAddress(this.config.ilpAddress, id) : undefined,
       limits: { minBalance: optionalBigInt(account.minBalance), maxBalance: optionalBigInt(account.maxBalance) },
-      maxPacketAmount: optionalBigInt(account.maxPacketAmount)
+      maxPacketAmount: optionalBigInt(account.maxPacketAmount),
+      packetsPerSecond: account.packetsPerSecond,
+      throughputLimit: throughputLimit(account.throughputLimit)
     }
     this.spawnAccount(info)
     const link = account.link
@@ -254,6 +256,8 @@ export class Connector {
       minBalance: local.minBalance,
       maxBalance: local.maxBalance,
       maxPacketAmount: local.maxPacketAmount,
+      packetsPerSecond: local.packetsPerSecond,
+      throughputLimit: local.throughputLimit,
       createdAt: Date.now()
     }
     const store = this.store as Store
@@ -280,7 +284,9 @@ export class Connector {
       asset: { code: p.assetCode, scale: p.assetScale },
       address: p.address,
       limits: { minBalance: optionalBigInt(p.minBalance), maxBalance: optionalBigInt(p.maxBalance) },
-      maxPacketAmount: optionalBigInt(p.maxPacketAmount)
+      maxPacketAmount: optionalBigInt(p.maxPacketAmount),
+      packetsPerSecond: p.packetsPerSecond,
+      throughputLimit: throughputLimit(p.throughputLimit)
     })
   }
 
@@ -319,6 +325,10 @@ export class Connector {
       this.tell(accountId, { type: 'linkDown', connectionId: connection.id })
     })
   }
+}
+
+function throughputLimit (limit: { amount: string; periodMs: number } | undefined): AccountInfo['throughputLimit'] {
+  return limit === undefined ? undefined : { amount: BigInt(limit.amount), periodMs: limit.periodMs }
 }
 
 /** MessagePack has no `undefined`: leave absent fields out of stored records. */

@@ -18,6 +18,7 @@ import {
   Prepare, Reply, RejectCode, amountTooLargeData, fulfillmentMatches, rejectPacket
 } from '../protocol/ilp'
 import { forwardedPrepareFrame } from '../protocol/codec'
+import { Bucket, fullBucket, take } from '../protocol/limits'
 import { LinkEvent, errorFrame, ilpResponseFrame } from '../transport/btp'
 import type { AccountMessage, TransferSource } from './messages'
 import type { Store } from '../store/Store'
@@ -34,6 +35,10 @@ export interface AccountInfo {
   address?: string
   limits: BalanceLimits
   maxPacketAmount?: bigint
+  /** T05 beyond this many Prepares per second from the account. */
+  packetsPerSecond?: number
+  /** T04 beyond this total amount of Prepares per period from the account. */
+  throughputLimit?: { amount: bigint; periodMs: number }
 }
 
 /** A Prepare this account sent us, waiting for the next hop's answer. */
@@ -80,6 +85,9 @@ export interface AccountState {
   nextRequestId: number
   /** Fulfills to pass upstream once their balance change is stored (sent after each handler run). */
   acks: PendingAck[]
+  /** Token buckets of the account's rate limits (when configured). */
+  packetBucket?: Bucket
+  amountBucket?: Bucket
 }
 
 /** What an account actor needs from the rest of the connector; all of it is addressed by name. */
@@ -122,7 +130,9 @@ export function initialAccountState (info: AccountInfo, deps: AccountDeps): Acco
     outgoing: new Map(),
     nextSeq: 1,
     nextRequestId: 1,
-    acks: []
+    acks: [],
+    packetBucket: info.packetsPerSecond === undefined ? undefined : fullBucket(BigInt(info.packetsPerSecond), 1000, deps.now()),
+    amountBucket: info.throughputLimit === undefined ? undefined : fullBucket(info.throughputLimit.amount, info.throughputLimit.periodMs, deps.now())
   }
 }
 
@@ -291,6 +301,15 @@ function onIncomingPrepare (state: AccountState, connectionId: number, requestId
     return
   }
   const now = deps.now()
+  // Rate limits count every Prepare the account sends us, whatever becomes of it.
+  if (state.packetBucket !== undefined && !take(state.packetBucket, 1n, now)) {
+    reject('T05', `account ${info.id} sends more than ${info.packetsPerSecond} packets per second`)
+    return
+  }
+  if (state.amountBucket !== undefined && !take(state.amountBucket, prepare.amount, now)) {
+    reject('T04', `account ${info.id} sends more than ${info.throughputLimit?.amount} per ${info.throughputLimit?.periodMs} ms`)
+    return
+  }
   const expiry = outgoingExpiry(prepare.expiresAt, now, deps.expiry)
   if (!expiry.ok) { reject(expiry.code, expiry.message); return }
   const nextHop = deps.lookupRoute(prepare.destination)

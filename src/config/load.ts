@@ -408,6 +408,10 @@ function checkAmounts(owner: unknown, at: ConfigPath, problems: Problems): void 
   if (typeof maxPacketAmount === 'string' && uint.test(maxPacketAmount) && BigInt(maxPacketAmount) > UINT64_MAX) {
     problems.add([...at, 'maxPacketAmount'], `must be at most "${UINT64_MAX}" (uint64) (got "${maxPacketAmount}")`)
   }
+  const limit = owner.throughputLimit
+  if (isPlainObject(limit) && typeof limit.amount === 'string' && uint.test(limit.amount) && BigInt(limit.amount) > UINT64_MAX) {
+    problems.add([...at, 'throughputLimit', 'amount'], `must be at most "${UINT64_MAX}" (uint64) (got "${limit.amount}")`)
+  }
   if (
     typeof minBalance === 'string' &&
     typeof maxBalance === 'string' &&

@@ -204,6 +204,17 @@ export const LocalAccountsSchema = Type.Object(
     }),
     assetScale: AssetScale('Asset scale of the created accounts.', { default: 9 }),
     maxPacketAmount: Type.Optional(Uint64Amount('Largest prepare amount accepted from a created account; no limit when absent.')),
+    packetsPerSecond: Type.Optional(Type.Integer({
+      exclusiveMinimum: 0,
+      description: 'Most Prepares accepted from a created account per second (a token bucket: bursts up to this many); beyond it T05. No limit when absent.'
+    })),
+    throughputLimit: Type.Optional(Type.Object(
+      {
+        amount: Uint64Amount('Most amount accepted per period (a token bucket refilling continuously).'),
+        periodMs: Type.Integer({ exclusiveMinimum: 0, default: 1000, description: 'The period, in milliseconds.' })
+      },
+      { additionalProperties: false, description: 'Most total amount of Prepares accepted from a created account per period; beyond it T04. No limit when absent.' }
+    )),
     minBalance: Type.Optional(SignedAmount('Lowest balance of a created account, e.g. "-1000"; no limit when absent.')),
     maxBalance: Type.Optional(SignedAmount('Highest balance of a created account; no limit when absent. Must be >= minBalance when both are set.'))
   },
@@ -288,7 +299,18 @@ export const AccountSchema = Type.Object(
     link: LinkSchema,
     minBalance: Type.Optional(SignedAmount('Lowest balance allowed, e.g. "-1000"; no limit when absent.')),
     maxBalance: Type.Optional(SignedAmount('Highest balance allowed; no limit when absent. Must be >= minBalance when both are set.')),
-    maxPacketAmount: Type.Optional(Uint64Amount('Largest prepare amount accepted from this account; no limit when absent.'))
+    maxPacketAmount: Type.Optional(Uint64Amount('Largest prepare amount accepted from this account; no limit when absent.')),
+    packetsPerSecond: Type.Optional(Type.Integer({
+      exclusiveMinimum: 0,
+      description: 'Most Prepares accepted from this account per second (a token bucket: bursts up to this many); beyond it T05. No limit when absent.'
+    })),
+    throughputLimit: Type.Optional(Type.Object(
+      {
+        amount: Uint64Amount('Most amount accepted per period (a token bucket refilling continuously).'),
+        periodMs: Type.Integer({ exclusiveMinimum: 0, default: 1000, description: 'The period, in milliseconds.' })
+      },
+      { additionalProperties: false, description: 'Most total amount of Prepares accepted from this account per period; beyond it T04. No limit when absent.' }
+    ))
   },
   { additionalProperties: false, description: 'An account with a peer connector.' }
 )

@@ -14,6 +14,8 @@ export interface ProvisionedAccount {
   minBalance?: string
   maxBalance?: string
   maxPacketAmount?: string
+  packetsPerSecond?: number
+  throughputLimit?: { amount: string; periodMs: number }
   /** Milliseconds since the epoch. */
   createdAt: number
 }
