@@ -116,7 +116,7 @@ describe('with the default limits of this config', () => {
     expectOwnReject(await send(alice.plugin, prepare('test.local.carol.x', '1')), 'T01')
   })
 
-  test('F02: no exchange rate between the two assets (rates come later)', async () => {
+  test('F02: no exchange rate between the two assets (none configured)', async () => {
     const alice = await client('alice-8')
     expectOwnReject(await send(alice.plugin, prepare('test.local.erin', '1')), 'F02')
   })
