@@ -20,6 +20,8 @@ const HOST = '127.0.0.1'
 const ROOT = path.join(__dirname, '..')
 const GC_PRELOAD = path.join(__dirname, 'gc-preload.js')
 const NODE_FLAGS = ['--expose-gc', '-r', GC_PRELOAD]
+/** How `npm start` and the Dockerfile run ours (package.json): measured as shipped. */
+const OURS_NODE_FLAGS = ['--max-semi-space-size=4']
 const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
 
 let logDir = null
@@ -157,7 +159,7 @@ async function startOurs ({ durability = 'strict', logLevel = 'warn', maxAccount
   })
   let started = false
   const name = `ours-${durability}-${++seq}`
-  const child = spawnTracked(name, process.execPath, [...NODE_FLAGS, main], {
+  const child = spawnTracked(name, process.execPath, [...NODE_FLAGS, ...OURS_NODE_FLAGS, main], {
     env,
     stdin: 'ignore',
     onLine: (line) => { if (line.includes('"connector started"')) started = true }

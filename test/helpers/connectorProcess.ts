@@ -63,7 +63,8 @@ function track<T extends ChildProcess> (child: T): T {
 
 export async function startConnector (options: StartOptions = {}): Promise<RunningConnector> {
   const cwd = options.cwd ?? tempDir()
-  const args = [MAIN, ...(options.args ?? [])]
+  // Run as `npm start` runs it (package.json).
+  const args = ['--max-semi-space-size=4', MAIN, ...(options.args ?? [])]
   if (options.config !== undefined) {
     const file = path.join(cwd, 'config.json')
     writeFileSync(file, JSON.stringify(options.config, null, 2))

@@ -133,8 +133,10 @@ describe('RFC 0027 limits on a Prepare', () => {
     expect(() => parsePrepare(Buffer.concat([reference(base()), Buffer.from([0])]))).toThrow(CodecError)
   })
   it('refuses bytes after the data field inside the packet', () => {
-    const p = reference({ ...base(), data: Buffer.alloc(3) })
-    // Grow the envelope by one byte (its length prefix is one byte here) and append it.
+    // A short destination and data keep the envelope under 128 bytes: its length prefix is one byte.
+    const p = reference({ ...base(), destination: 'g.x', data: Buffer.alloc(3) })
+    expect(p[1]).toBeLessThan(0x80)
+    // Grow the envelope by one byte and append it.
     const grown = Buffer.concat([p, Buffer.from([0])])
     grown[1] += 1
     expect(() => parsePrepare(grown)).toThrow(/after the data/)
