@@ -148,7 +148,8 @@ export class ExchangeRates {
     if (config.backend !== 'http') return
     try {
       const response = await this.fetchFn(config.url, {
-        signal: AbortSignal.timeout(Math.min(config.refreshIntervalMs, 10000)),
+        // At least a second: a busy machine's first request can take longer than a short refresh interval.
+        signal: AbortSignal.timeout(Math.min(Math.max(config.refreshIntervalMs, 1000), 10000)),
         headers: { accept: 'application/json' }
       })
       if (!response.ok) throw new Error(`HTTP ${response.status}`)
