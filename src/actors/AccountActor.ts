@@ -285,42 +285,38 @@ function onLinkEvent (state: AccountState, connectionId: number, event: LinkEven
 }
 
 function onIncomingPrepare (state: AccountState, connectionId: number, requestId: number, prepare: Prepare, deps: AccountDeps): void {
-  const address = deps.ilpAddress()
-  const reject = (code: RejectCode, message: string, data?: Buffer): void =>
-    answer(state, connectionId, requestId, rejectPacket(code, address, message, data), deps)
-
   if (prepare.destination.startsWith('peer.')) {
-    answer(state, connectionId, requestId, peerProtocol(state, prepare, address), deps)
+    answer(state, connectionId, requestId, peerProtocol(state, prepare, deps.ilpAddress()), deps)
     return
   }
   const { info } = state
-  if (!deps.store.healthy) { reject('T00', 'the connector cannot store balances right now'); return }
+  if (!deps.store.healthy) { rejectIncoming(state, connectionId, requestId, deps, 'T00', 'the connector cannot store balances right now'); return }
   if (info.maxPacketAmount !== undefined && prepare.amount > info.maxPacketAmount) {
-    reject('F08', `packet amount ${prepare.amount} exceeds the maximum of ${info.maxPacketAmount} for account ${info.id}`,
+    rejectIncoming(state, connectionId, requestId, deps, 'F08', `packet amount ${prepare.amount} exceeds the maximum of ${info.maxPacketAmount} for account ${info.id}`,
       amountTooLargeData(prepare.amount, info.maxPacketAmount))
     return
   }
   const now = deps.now()
   // Rate limits count every Prepare the account sends us, whatever becomes of it.
   if (state.packetBucket !== undefined && !take(state.packetBucket, 1n, now)) {
-    reject('T05', `account ${info.id} sends more than ${info.packetsPerSecond} packets per second`)
+    rejectIncoming(state, connectionId, requestId, deps, 'T05', `account ${info.id} sends more than ${info.packetsPerSecond} packets per second`)
     return
   }
   if (state.amountBucket !== undefined && !take(state.amountBucket, prepare.amount, now)) {
-    reject('T04', `account ${info.id} sends more than ${info.throughputLimit?.amount} per ${info.throughputLimit?.periodMs} ms`)
+    rejectIncoming(state, connectionId, requestId, deps, 'T04', `account ${info.id} sends more than ${info.throughputLimit?.amount} per ${info.throughputLimit?.periodMs} ms`)
     return
   }
   const expiry = outgoingExpiry(prepare.expiresAt, now, deps.expiry)
-  if (!expiry.ok) { reject(expiry.code, expiry.message); return }
+  if (!expiry.ok) { rejectIncoming(state, connectionId, requestId, deps, expiry.code, expiry.message); return }
   const nextHop = deps.lookupRoute(prepare.destination)
-  if (nextHop === undefined) { reject('F02', `no route to ${prepare.destination}`); return }
-  if (nextHop === info.id) { reject('F02', `the route to ${prepare.destination} leads back to the sender`); return }
+  if (nextHop === undefined) { rejectIncoming(state, connectionId, requestId, deps, 'F02', `no route to ${prepare.destination}`); return }
+  if (nextHop === info.id) { rejectIncoming(state, connectionId, requestId, deps, 'F02', `the route to ${prepare.destination} leads back to the sender`); return }
   if (state.incoming.size >= deps.maxInFlight) {
-    reject('T03', `account ${info.id} has ${state.incoming.size} packets in flight, the most allowed`)
+    rejectIncoming(state, connectionId, requestId, deps, 'T03', `account ${info.id} has ${state.incoming.size} packets in flight, the most allowed`)
     return
   }
   if (!holdIncoming(state.balance, info.limits, prepare.amount)) {
-    reject('T04', `account ${info.id} would exceed its maximum balance of ${info.limits.maxBalance}`)
+    rejectIncoming(state, connectionId, requestId, deps, 'T04', `account ${info.id} would exceed its maximum balance of ${info.limits.maxBalance}`)
     return
   }
   const seq = state.nextSeq++
@@ -332,7 +328,7 @@ function onIncomingPrepare (state: AccountState, connectionId: number, requestId
   })
   if (!delivered) {
     releaseIncoming(state.balance, prepare.amount)
-    reject('F02', `next hop ${nextHop} for ${prepare.destination} does not exist`)
+    rejectIncoming(state, connectionId, requestId, deps, 'F02', `next hop ${nextHop} for ${prepare.destination} does not exist`)
     return
   }
   // The safety net: should the next hop never report back, the sender still gets R00 — one message
@@ -340,6 +336,11 @@ function onIncomingPrepare (state: AccountState, connectionId: number, requestId
   const deadline = Math.min(prepare.expiresAt, expiry.expiresAt + deps.expiry.minMessageWindowMs)
   state.incoming.set(seq, { connectionId, requestId, amount: prepare.amount, expiresAt: prepare.expiresAt, condition: prepare.executionCondition, deadline })
   deps.expireAt(info.id, -seq, deadline)
+}
+
+/** Answers a Prepare from this account's link with a reject of our own (a function, not a per-packet closure). */
+function rejectIncoming (state: AccountState, connectionId: number, requestId: number, deps: AccountDeps, code: RejectCode, message: string, data?: Buffer): void {
+  answer(state, connectionId, requestId, rejectPacket(code, deps.ilpAddress(), message, data), deps)
 }
 
 /** `peer.*` destinations are for this hop only (RFC 0031 ILDCP now, CCP later): never forwarded. */
@@ -361,32 +362,33 @@ function peerProtocol (state: AccountState, prepare: Prepare, address: string): 
 
 function onForward (state: AccountState, source: TransferSource, sourceAsset: Asset, prepare: Prepare, deps: AccountDeps): void {
   const { info } = state
-  const address = deps.ilpAddress()
-  const fail = (code: RejectCode, message: string): void => {
-    deps.directory.tell(source.account, { type: 'forwardResult', seq: source.seq, reply: ownReject(code, address, message) })
-  }
   const converted = deps.convert(prepare.amount, sourceAsset, info.asset)
-  if (!converted.ok) { fail(converted.code, converted.message); return }
+  if (!converted.ok) { failForward(source, deps, converted.code, converted.message); return }
   const amount = converted.amount
   const connectionId = state.connections[state.connections.length - 1]
-  if (connectionId === undefined) { fail('T01', `the link to account ${info.id} is down`); return }
+  if (connectionId === undefined) { failForward(source, deps, 'T01', `the link to account ${info.id} is down`); return }
   if (state.outgoing.size >= deps.maxInFlight) {
-    fail('T03', `account ${info.id} has ${state.outgoing.size} packets in flight to it, the most allowed`)
+    failForward(source, deps, 'T03', `account ${info.id} has ${state.outgoing.size} packets in flight to it, the most allowed`)
     return
   }
   if (!holdOutgoing(state.balance, info.limits, amount)) {
-    fail('T04', `account ${info.id} would go below its minimum balance of ${info.limits.minBalance}`)
+    failForward(source, deps, 'T04', `account ${info.id} would go below its minimum balance of ${info.limits.minBalance}`)
     return
   }
   const requestId = nextRequestId(state)
   const frame = forwardedPrepareFrame(requestId, prepare.packet, amount, prepare.expiresAt)
   if (!deps.send(info.id, connectionId, frame)) {
     releaseOutgoing(state.balance, amount)
-    fail('T01', `the link to account ${info.id} is down`)
+    failForward(source, deps, 'T01', `the link to account ${info.id} is down`)
     return
   }
   state.outgoing.set(requestId, { connectionId, source, amount, expiresAt: prepare.expiresAt, condition: prepare.executionCondition, sourceAnswered: false })
   deps.expireAt(info.id, requestId, prepare.expiresAt)
+}
+
+/** Tells the source a forwarded packet failed here (a function, not a per-packet closure). */
+function failForward (source: TransferSource, deps: AccountDeps, code: RejectCode, message: string): void {
+  deps.directory.tell(source.account, { type: 'forwardResult', seq: source.seq, reply: ownReject(code, deps.ilpAddress(), message) })
 }
 
 function onOutgoingReply (state: AccountState, requestId: number, reply: Reply, deps: AccountDeps): void {

@@ -22,20 +22,6 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox'
 // Grammar helpers (shared with the loader)
 // ---------------------------------------------------------------------------------------------------
 
-/** ILP allocation schemes accepted as the first segment of an address (RFC 0015). */
-export const ILP_ALLOCATION_SCHEMES = [
-  'g',
-  'private',
-  'example',
-  'peer',
-  'self',
-  'test',
-  'test1',
-  'test2',
-  'test3',
-  'local'
-] as const
-
 const SCHEMES = '(g|private|example|peer|self|test[1-3]?|local)'
 const SEGMENT = '[a-zA-Z0-9_~-]+'
 
@@ -55,10 +41,6 @@ export const UINT64_MAX = 18446744073709551615n
 
 export function isValidIlpAddress(address: string): boolean {
   return address.length <= ILP_ADDRESS_MAX_LENGTH && new RegExp(ILP_ADDRESS_PATTERN).test(address)
-}
-
-export function isValidIlpPrefix(prefix: string): boolean {
-  return prefix.length <= ILP_ADDRESS_MAX_LENGTH && new RegExp(ILP_PREFIX_PATTERN).test(prefix)
 }
 
 export function isValidSegment(segment: string): boolean {

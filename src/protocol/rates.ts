@@ -51,11 +51,6 @@ export function parseFeedValue (value: unknown): Rational | undefined {
 
 export function isPositive (r: Rational): boolean { return r.n > 0n }
 
-/** Formats a rational for messages ("9/10"). */
-export function formatRational (r: Rational): string {
-  return r.d === 1n ? r.n.toString() : `${r.n}/${r.d}`
-}
-
 /**
  * One snapshot of rates: asset values in a common base and the spread. Immutable; a rate source makes
  * a new one each time its rates change. The factor for each pair of codes — value(from) / value(to) ×
