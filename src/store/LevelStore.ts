@@ -6,18 +6,22 @@
  * were waiting for it. So a thousand Fulfills in one turn cost one fsync, not a thousand, and the
  * actors never wait for the disk — only the acknowledgements that must be durable do.
  *
- * Layout: `meta:schema` → schema version; `account:<id>` → { v, id, balance, provisioned? }. Values are
+ * Layout: `meta:schema` → schema version; `account:<id>` → { id, balance, provisioned? }; `r:<collection>:<key>`
+ * → any plain value (see Store.put). Values are
  * plain MessagePack maps (no record structures, which would not survive a restart), balances strings.
  */
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import type { Logger } from 'pino'
-import { copyRecord } from './Store'
-import type { AccountRecord, Store } from './Store'
+import { copyRecord, checkCollection, selectRecords } from './Store'
+import type { AccountRecord, Store, ListOptions, StoredRecord } from './Store'
 
 export const SCHEMA_VERSION = 1
 const SCHEMA_KEY = 'meta:schema'
 const ACCOUNT_PREFIX = 'account:'
+const RECORD_PREFIX = 'r:'
+/** Sorts after any key character a record key will use. */
+const KEY_END = '\uffff'
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 export const encode = (value: unknown): Buffer => packr.pack(value)
@@ -49,6 +53,10 @@ export interface LevelStoreOptions {
 export class LevelStore implements Store {
   private readonly cache = new Map<string, AccountRecord>()
   private dirty = new Set<string>()
+  /** Record writes (a value, or null for a delete) not yet on disk, by LevelDB key. */
+  private records = new Map<string, Buffer | null>()
+  /** Those of the batch being written now (reads must still see them). */
+  private writingRecords = new Map<string, Buffer | null>()
   private waiting: Array<() => void> = []
   private writing: Promise<void> | undefined
   private scheduled = false
@@ -100,6 +108,46 @@ export class LevelStore implements Store {
     this.markDirty(id)
   }
 
+  put (collection: string, key: string, value: unknown): void {
+    checkCollection(collection)
+    this.records.set(recordKey(collection, key), encode(value))
+    this.scheduleRecords()
+  }
+
+  delete (collection: string, key: string): void {
+    checkCollection(collection)
+    this.records.set(recordKey(collection, key), null)
+    this.scheduleRecords()
+  }
+
+  async get (collection: string, key: string): Promise<unknown> {
+    checkCollection(collection)
+    const k = recordKey(collection, key)
+    const pending = this.records.has(k) ? this.records.get(k) : this.writingRecords.get(k)
+    if (pending !== undefined) return pending === null ? undefined : decode(pending)
+    const raw = await this.db.get(k)
+    return raw === undefined ? undefined : decode(raw)
+  }
+
+  async list (collection: string, options: ListOptions = {}): Promise<StoredRecord[]> {
+    checkCollection(collection)
+    const base = recordKey(collection, '')
+    const range = { gte: base + (options.gte ?? ''), lt: base + (options.lt ?? KEY_END) }
+    // Writes not yet on disk overlay what the disk has: read enough from disk to cover deletions.
+    const overlay = new Map<string, Buffer | null>()
+    for (const [k, v] of this.writingRecords) if (k >= range.gte && k < range.lt) overlay.set(k, v)
+    for (const [k, v] of this.records) if (k >= range.gte && k < range.lt) overlay.set(k, v)
+    const limit = options.limit === undefined ? undefined : options.limit + overlay.size
+    const found = new Map<string, Buffer>()
+    for await (const [k, v] of this.db.iterator({ ...range, reverse: options.reverse === true, limit: limit ?? -1 })) found.set(k, v)
+    for (const [k, v] of overlay) {
+      if (v === null) found.delete(k)
+      else found.set(k, v)
+    }
+    const sorted = [...found.keys()].sort().map(k => ({ key: k.slice(base.length), value: decode(found.get(k) as Buffer) }))
+    return selectRecords(sorted, { reverse: options.reverse, limit: options.limit })
+  }
+
   afterCommit (fn: () => void): void {
     if (this.options.durability === 'fast') {
       fn()
@@ -112,7 +160,7 @@ export class LevelStore implements Store {
   /** Resolves once everything saved so far is on disk; rejects if that has not happened by `timeoutMs`. */
   async flush (timeoutMs = 30000): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    while (this.dirty.size > 0 || this.waiting.length > 0 || this.writing !== undefined) {
+    while (this.dirty.size > 0 || this.records.size > 0 || this.waiting.length > 0 || this.writing !== undefined) {
       if (Date.now() > deadline) throw new StoreError(`could not write to the data directory for ${timeoutMs} ms`)
       await (this.writing ?? this.commit())
     }
@@ -131,6 +179,10 @@ export class LevelStore implements Store {
     if (this.options.durability === 'strict') this.schedule()
   }
 
+  private scheduleRecords (): void {
+    if (this.options.durability === 'strict') this.schedule()
+  }
+
   /** Strict mode: start a batch as soon as the current one is done (writes of this turn gathered first). */
   private schedule (): void {
     if (this.scheduled || this.writing !== undefined || this.closed) return
@@ -142,7 +194,7 @@ export class LevelStore implements Store {
   }
 
   private startFastFlush (): void {
-    this.timer = setInterval(() => { if (this.writing === undefined && this.dirty.size > 0) void this.commit() }, this.options.fastFlushIntervalMs)
+    this.timer = setInterval(() => { if (this.writing === undefined && (this.dirty.size > 0 || this.records.size > 0)) void this.commit() }, this.options.fastFlushIntervalMs)
     this.timer.unref()
   }
 
@@ -150,30 +202,38 @@ export class LevelStore implements Store {
     if (this.writing !== undefined) return await this.writing
     const ids = this.dirty
     const callbacks = this.waiting
-    if (ids.size === 0 && callbacks.length === 0) return
+    const records = this.records
+    if (ids.size === 0 && callbacks.length === 0 && records.size === 0) return
     this.dirty = new Set()
     this.waiting = []
-    const writing = this.write(ids, callbacks)
+    this.records = new Map()
+    this.writingRecords = records
+    const writing = this.write(ids, records, callbacks)
     this.writing = writing
     try {
       await writing
     } finally {
       if (this.writing === writing) this.writing = undefined
+      this.writingRecords = new Map()
     }
-    if (this.dirty.size > 0 || this.waiting.length > 0) {
+    if (this.dirty.size > 0 || this.records.size > 0 || this.waiting.length > 0) {
       if (this.options.durability === 'strict' || this.failures > 0) this.schedule()
     }
   }
 
   /** Writes one batch, then runs the callbacks that waited for it. */
-  private async write (ids: Set<string>, callbacks: Array<() => void>): Promise<void> {
+  private async write (ids: Set<string>, records: Map<string, Buffer | null>, callbacks: Array<() => void>): Promise<void> {
     try {
-      const ops = [...ids].map(id => ({ type: 'put' as const, key: ACCOUNT_PREFIX + id, value: encodeAccount(this.cache.get(id) as AccountRecord) }))
+      const ops: Array<{ type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string }> =
+        [...ids].map(id => ({ type: 'put' as const, key: ACCOUNT_PREFIX + id, value: encodeAccount(this.cache.get(id) as AccountRecord) }))
+      for (const [key, value] of records) ops.push(value === null ? { type: 'del', key } : { type: 'put', key, value })
       if (ops.length > 0) await this.db.batch(ops, { sync: this.options.durability === 'strict' })
       this.failures = 0
     } catch (e) {
       // Nothing waiting for this batch may be acknowledged: put it all back and try again shortly.
       for (const id of ids) this.dirty.add(id)
+      // Newer writes of the same keys win over the failed batch's.
+      for (const [key, value] of records) if (!this.records.has(key)) this.records.set(key, value)
       this.waiting = callbacks.concat(this.waiting)
       this.failures++
       this.options.log.error({ err: e, attempt: this.failures }, 'writing to the data directory failed; retrying')
@@ -236,6 +296,10 @@ export class LevelStore implements Store {
       this.cache.set(record.id, record)
     }
   }
+}
+
+function recordKey (collection: string, key: string): string {
+  return RECORD_PREFIX + collection + ':' + key
 }
 
 function encodeAccount (r: AccountRecord): Buffer {

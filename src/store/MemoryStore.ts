@@ -1,5 +1,6 @@
-import { copyRecord } from './Store'
-import type { AccountRecord, Store } from './Store'
+import { copyRecord, checkCollection, selectRecords } from './Store'
+import type { AccountRecord, Store, ListOptions, StoredRecord } from './Store'
+import { encode, decode } from './LevelStore'
 
 /** Keeps state for the life of the process only: for tests and for embedding without a disk. */
 export class MemoryStore implements Store {
@@ -22,6 +23,32 @@ export class MemoryStore implements Store {
     const r = this.records.get(id)
     if (r === undefined) this.records.set(id, { id, balance: balance.toString() })
     else r.balance = balance.toString()
+  }
+
+  /** Kept encoded, as on disk, so a caller can never change a stored value in place. */
+  private readonly collections = new Map<string, Map<string, Buffer>>()
+
+  put (collection: string, key: string, value: unknown): void {
+    checkCollection(collection)
+    let c = this.collections.get(collection)
+    if (c === undefined) this.collections.set(collection, c = new Map())
+    c.set(key, encode(value))
+  }
+
+  delete (collection: string, key: string): void {
+    this.collections.get(collection)?.delete(key)
+  }
+
+  async get (collection: string, key: string): Promise<unknown> {
+    const v = this.collections.get(collection)?.get(key)
+    return v === undefined ? undefined : decode(v)
+  }
+
+  async list (collection: string, options: ListOptions = {}): Promise<StoredRecord[]> {
+    const c = this.collections.get(collection)
+    if (c === undefined) return []
+    const sorted = [...c.keys()].sort().map(key => ({ key, value: decode(c.get(key) as Buffer) }))
+    return selectRecords(sorted, options)
   }
 
   readonly healthy = true

@@ -45,9 +45,43 @@ export interface Store {
   afterCommit: (fn: () => void) => void
   /** Resolves when everything saved so far is on disk. */
   flush: () => Promise<void>
+  /**
+   * Records other than accounts (learned routes, idempotency keys, API keys, transfer history, ...), in
+   * named collections. Values are plain data (MessagePack); writes ride the same group commit as the
+   * balances, so `afterCommit` covers them too. Reads see writes not yet on disk.
+   */
+  put: (collection: string, key: string, value: unknown) => void
+  delete: (collection: string, key: string) => void
+  get: (collection: string, key: string) => Promise<unknown>
+  /** A collection's records in key order (`reverse`: highest key first), within [gte, lt), at most `limit`. */
+  list: (collection: string, options?: ListOptions) => Promise<StoredRecord[]>
   /** False while writes keep failing: the connector then refuses new packets (T00). */
   readonly healthy: boolean
   close: () => Promise<void>
+}
+
+export interface ListOptions {
+  gte?: string
+  lt?: string
+  limit?: number
+  reverse?: boolean
+}
+
+export interface StoredRecord {
+  key: string
+  value: unknown
+}
+
+/** Collection names are short words, so a record's LevelDB key `r:<collection>:<key>` is unambiguous. */
+export function checkCollection (collection: string): void {
+  if (!/^[a-z][a-z0-9-]*$/.test(collection)) throw new Error(`invalid collection name: ${collection}`)
+}
+
+/** Applies ListOptions to records already in key order (shared by the stores). */
+export function selectRecords (sorted: StoredRecord[], options: ListOptions): StoredRecord[] {
+  let out = sorted.filter(r => (options.gte === undefined || r.key >= options.gte) && (options.lt === undefined || r.key < options.lt))
+  if (options.reverse === true) out = out.reverse()
+  return options.limit === undefined ? out : out.slice(0, options.limit)
 }
 
 /** Stores hand out and take in copies, so nothing outside can change a record without saving it. */

@@ -700,3 +700,72 @@ describe('MemoryStore', () => {
     await store.close()
   })
 })
+
+describe('records (collections beside the accounts)', () => {
+  const value = { path: ['g.b', 'g.c'], n: 3, nested: { big: '18446744073709551616' } }
+
+  test('put, get, delete and list round-trip across a restart; deletes and overwrites win', async () => {
+    const dir = tempDir()
+    const store = await openStore(dir)
+    store.put('routes', 'g.a', value)
+    store.put('routes', 'g.b', { x: 1 })
+    store.put('routes', 'g.c', { x: 2 })
+    store.put('other', 'g.a', 'not a route')
+    store.delete('routes', 'g.b')
+    store.put('routes', 'g.c', { x: 3 })
+    // Seen before the group commit.
+    expect(await store.get('routes', 'g.a')).toStrictEqual(value)
+    expect(await store.get('routes', 'g.b')).toBeUndefined()
+    let committed = false
+    store.afterCommit(() => { committed = true })
+    await store.close()
+    expect(committed).toBe(true)
+
+    const reopened = await openStore(dir)
+    expect(await reopened.get('routes', 'g.a')).toStrictEqual(value)
+    expect(await reopened.get('routes', 'g.b')).toBeUndefined()
+    expect(await reopened.list('routes')).toStrictEqual([{ key: 'g.a', value }, { key: 'g.c', value: { x: 3 } }])
+    expect(await reopened.list('other')).toStrictEqual([{ key: 'g.a', value: 'not a route' }])
+    expect(reopened.accounts()).toStrictEqual([])
+    await reopened.close()
+  })
+
+  test('list: range, limit and reverse, over what is on disk and what is not yet', async () => {
+    const dir = tempDir()
+    const store = await openStore(dir)
+    for (const k of ['k1', 'k2', 'k3', 'k4', 'k5']) store.put('h', k, k)
+    await store.flush()
+    // Not yet on disk: k2 deleted, k6 added, k3 changed.
+    store.delete('h', 'k2')
+    store.put('h', 'k6', 'k6')
+    store.put('h', 'k3', 'new')
+    const keys = async (o: object): Promise<string[]> => (await store.list('h', o)).map(r => r.key)
+    expect(await keys({})).toStrictEqual(['k1', 'k3', 'k4', 'k5', 'k6'])
+    expect(await keys({ limit: 2 })).toStrictEqual(['k1', 'k3'])
+    expect(await keys({ reverse: true, limit: 2 })).toStrictEqual(['k6', 'k5'])
+    expect(await keys({ gte: 'k2', lt: 'k5' })).toStrictEqual(['k3', 'k4'])
+    expect(await keys({ gte: 'k2', lt: 'k5', reverse: true, limit: 1 })).toStrictEqual(['k4'])
+    expect((await store.list('h', { gte: 'k3', limit: 1 }))[0].value).toBe('new')
+    await store.close()
+  })
+
+  test('a bad collection name is refused', async () => {
+    const store = new MemoryStore()
+    expect(() => store.put('has:colon', 'k', 1)).toThrow(/collection/)
+    const level = await openStore(tempDir())
+    expect(() => level.put('', 'k', 1)).toThrow(/collection/)
+    await level.close()
+  })
+
+  test('MemoryStore: same contract, and stored values are copies', async () => {
+    const store = new MemoryStore()
+    const v = { a: [1, 2] }
+    store.put('c', 'b', v)
+    store.put('c', 'a', 'first')
+    v.a.push(3)
+    expect(await store.get('c', 'b')).toStrictEqual({ a: [1, 2] })
+    expect((await store.list('c', { reverse: true })).map(r => r.key)).toStrictEqual(['b', 'a'])
+    store.delete('c', 'a')
+    expect(await store.list('c')).toStrictEqual([{ key: 'b', value: { a: [1, 2] } }])
+  })
+})
