@@ -6,7 +6,7 @@
 import { createHash } from 'crypto'
 import { mkdirSync } from 'fs'
 import { start as startActorSystem, stop as stopActor, spawn, Ref } from 'nact'
-import { map } from 'rxjs'
+import { map, Subject, Observable } from 'rxjs'
 import type { Config, AccountConfig } from './config'
 import { createLogger, Logger } from './log'
 import { spawnAccountActor, AccountDeps, AccountInfo, AccountState } from './actors/AccountActor'
@@ -14,6 +14,7 @@ import type { AccountMessage } from './actors/messages'
 import { RoutingTable } from './actors/RoutingShard'
 import { ExpiryWheel } from './core/ExpiryWheel'
 import { ExchangeRates } from './core/ExchangeRates'
+import { ControlChannel } from './core/ControlChannel'
 import { BtpServer, AuthResult } from './transport/BtpServer'
 import { BtpClient } from './transport/BtpClient'
 import { BtpConnection } from './transport/BtpConnection'
@@ -21,7 +22,8 @@ import { LinkRegistry } from './transport/LinkRegistry'
 import { decodeFrame, ilpResponseFrame, LinkEvent } from './transport/btp'
 import { batchPerTurn } from './transport/rx'
 import { AccountDirectory } from './actors/AccountDirectory'
-import { rejectPacket } from './protocol/ilp'
+import { rejectPacket, Prepare, Reply } from './protocol/ilp'
+import { ilpFrame, BTP_MESSAGE } from './protocol/codec'
 import { localAccountId, childAddress } from './protocol/address'
 import { optionalBigInt } from './protocol/amounts'
 import type { Store, ProvisionedAccount } from './store/Store'
@@ -33,6 +35,15 @@ export interface ConnectorOptions {
   /** Where state is kept; defaults to LevelDB in the config's dataDir. */
   store?: Store
   logger?: Logger
+}
+
+/** Serves one `peer.*` protocol (CCP, settlement) for the accounts' links: the reply now or later. */
+export type PeerProtocolHandler = (account: AccountInfo, prepare: Prepare) => Buffer | Promise<Buffer>
+
+/** An account's link came up (its first connection) or went down (its last one closed). */
+export interface LinkStateEvent {
+  type: 'linkUp' | 'linkDown'
+  accountId: string
 }
 
 export interface AccountView {
@@ -75,12 +86,34 @@ export class Connector {
   private deps: AccountDeps | undefined
   /** Exchange rates (static, or polled from an HTTP feed between start() and stop()). */
   readonly rates: ExchangeRates
+  /** The connector's own requests to its neighbours (ILDCP, CCP, settlement messages). */
+  readonly control: ControlChannel
+  private readonly peerProtocols = new Map<string, PeerProtocolHandler>()
+  private readonly linkStates = new Subject<LinkStateEvent>()
+  /** Accounts' links coming up and going down. */
+  readonly linkState$: Observable<LinkStateEvent> = this.linkStates.asObservable()
 
   constructor (readonly config: Config, options: ConnectorOptions = {}) {
     this.log = options.logger ?? createLogger(config.log.level)
     this.store = options.store
     this.rates = new ExchangeRates(config.rates, { log: this.log.child({ component: 'rates' }) })
     this.wheel = new ExpiryWheel((accountId, ids) => { this.tell(accountId, { type: 'expire', ids }) })
+    this.control = new ControlChannel((accountId, frame) => {
+      const ids = this.links.connectionIds(accountId)
+      const newest = ids[ids.length - 1]
+      return newest !== undefined && this.links.send(accountId, newest, frame(newest))
+    })
+  }
+
+  /** Makes the connector answer Prepares to a `peer.*` address (other than `peer.config`) from its accounts. */
+  registerPeerProtocol (destination: string, handler: PeerProtocolHandler): void {
+    if (!destination.startsWith('peer.') || destination === 'peer.config') throw new Error(`not a peer protocol address of its own: ${destination}`)
+    this.peerProtocols.set(destination, handler)
+  }
+
+  /** Sends a Prepare of the connector's own (a serialized `peer.*` packet) to an account; resolves with its reply. */
+  async peerRequest (accountId: string, prepare: Buffer, timeoutMs = 30000): Promise<Reply> {
+    return await this.control.request(accountId, requestId => ilpFrame(BTP_MESSAGE, requestId, prepare), timeoutMs)
   }
 
   get address (): string { return this.config.ilpAddress }
@@ -115,7 +148,13 @@ export class Connector {
       log: this.log.child({ component: 'account' }),
       answered: (count) => { this.unanswered -= count },
       linkBatchHandled: (connectionId) => { this.links.get(connectionId)?.batchHandled() },
-      stateCreated: (state) => { this.states.set(state.info.id, state) }
+      stateCreated: (state) => { this.states.set(state.info.id, state) },
+      peerRequest: (account, prepare) => {
+        const handler = this.peerProtocols.get(prepare.destination)
+        if (handler === undefined) return rejectPacket('F02', this.address, `unsupported peer protocol: ${prepare.destination}`)
+        return handler(account, prepare)
+      },
+      controlAnswer: (accountId, requestId, reply) => { this.control.answer(accountId, requestId, reply) }
     }
 
     for (const [id, account] of Object.entries(this.config.accounts)) this.addConfiguredAccount(id, account)
@@ -153,6 +192,7 @@ export class Connector {
     while (this.unanswered > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
     if (this.unanswered > 0) this.log.warn({ packetsInFlight: this.unanswered }, 'drain timed out')
     for (const client of this.clients) client.stop()
+    this.control.close()
     this.rates.stop()
     // Fulfills waiting for their group commit go out before the links close.
     await this.store?.flush()
@@ -303,6 +343,7 @@ export class Connector {
   private attach (accountId: string, connection: BtpConnection): void {
     this.links.add(accountId, connection)
     this.tell(accountId, { type: 'linkUp', connectionId: connection.id })
+    if (this.links.connectionIds(accountId).length === 1) this.linkStates.next({ type: 'linkUp', accountId })
     connection.frames$.pipe(map(decodeFrame), batchPerTurn()).subscribe({
       next: events => {
         try {
@@ -323,6 +364,7 @@ export class Connector {
     connection.closed$.subscribe(() => {
       this.links.remove(accountId, connection)
       this.tell(accountId, { type: 'linkDown', connectionId: connection.id })
+      if (this.links.connectionIds(accountId).length === 0) this.linkStates.next({ type: 'linkDown', accountId })
     })
   }
 }

@@ -23,6 +23,7 @@ import { LinkEvent, errorFrame, ilpResponseFrame } from '../transport/btp'
 import type { AccountMessage, TransferSource } from './messages'
 import type { Store } from '../store/Store'
 import type { AccountDirectory } from './AccountDirectory'
+import { CONTROL_REQUEST_ID_BASE } from '../core/ControlChannel'
 
 export type Relation = 'parent' | 'peer' | 'child'
 
@@ -116,6 +117,13 @@ export interface AccountDeps {
   answered: (count: number) => void
   /** Called when a batch of frames from a connection has been handled (incoming backpressure). */
   linkBatchHandled: (connectionId: number) => void
+  /**
+   * Serves a `peer.*` request other than ILDCP (CCP, settlement): the reply packet now, or a promise of
+   * it. Unknown protocols get F02 from the handler.
+   */
+  peerRequest: (account: AccountInfo, prepare: Prepare) => Buffer | Promise<Buffer>
+  /** The answer to one of the connector's own requests on this link (ids from CONTROL_REQUEST_ID_BASE). */
+  controlAnswer: (accountId: string, requestId: number, reply: Reply | string) => void
   /** Called with each fresh state (at spawn and at every restart), so the owner can read balances. */
   stateCreated: (state: AccountState) => void
 }
@@ -263,6 +271,10 @@ export function sendAcks (state: AccountState, deps: AccountDeps): void {
 // ---- this account sends us something -------------------------------------------------------------
 
 function onLinkEvent (state: AccountState, connectionId: number, event: LinkEvent, deps: AccountDeps): void {
+  if ((event.type === 'reply' || event.type === 'error' || event.type === 'badReply') && event.requestId >= CONTROL_REQUEST_ID_BASE) {
+    controlAnswer(state, event, deps)
+    return
+  }
   switch (event.type) {
     case 'prepare': onIncomingPrepare(state, connectionId, event.requestId, event.prepare, deps); break
     case 'badPrepare':
@@ -284,9 +296,21 @@ function onLinkEvent (state: AccountState, connectionId: number, event: LinkEven
   }
 }
 
+/** A reply to a request the connector made itself (not a forwarded packet): back to the ControlChannel. */
+function controlAnswer (state: AccountState, event: Extract<LinkEvent, { type: 'reply' | 'error' | 'badReply' }>, deps: AccountDeps): void {
+  const answer = event.type === 'reply'
+    ? event.reply
+    : event.type === 'error' ? `${state.info.id} answered with BTP error ${event.code} ${event.name}: ${event.message.slice(0, 200)}` : `${state.info.id} answered with a malformed ILP reply: ${event.reason}`
+  deps.controlAnswer(state.info.id, event.requestId, answer)
+}
+
 function onIncomingPrepare (state: AccountState, connectionId: number, requestId: number, prepare: Prepare, deps: AccountDeps): void {
   if (prepare.destination.startsWith('peer.')) {
-    answer(state, connectionId, requestId, peerProtocol(state, prepare, deps.ilpAddress()), deps)
+    if (prepare.destination === 'peer.config') {
+      answer(state, connectionId, requestId, ildcpResponse(state, deps.ilpAddress()), deps)
+    } else {
+      answerPeerRequest(state.info.id, connectionId, requestId, deps.peerRequest(state.info, prepare), deps)
+    }
     return
   }
   const { info } = state
@@ -343,19 +367,36 @@ function rejectIncoming (state: AccountState, connectionId: number, requestId: n
   answer(state, connectionId, requestId, rejectPacket(code, deps.ilpAddress(), message, data), deps)
 }
 
-/** `peer.*` destinations are for this hop only (RFC 0031 ILDCP now, CCP later): never forwarded. */
-function peerProtocol (state: AccountState, prepare: Prepare, address: string): Buffer {
-  if (prepare.destination === 'peer.config') {
-    if (state.info.relation !== 'child' || state.info.address === undefined) {
-      return rejectPacket('F00', address, `ILDCP is served to child accounts only; ${state.info.id} is a ${state.info.relation}`)
-    }
-    return ILDCP.serializeIldcpResponse({
-      clientAddress: state.info.address,
-      assetCode: state.info.asset.code,
-      assetScale: state.info.asset.scale
-    })
+/** `peer.config` (RFC 0031): a child learns its address and asset from us. */
+function ildcpResponse (state: AccountState, address: string): Buffer {
+  if (state.info.relation !== 'child' || state.info.address === undefined) {
+    return rejectPacket('F00', address, `ILDCP is served to child accounts only; ${state.info.id} is a ${state.info.relation}`)
   }
-  return rejectPacket('F02', address, `unsupported peer protocol: ${prepare.destination}`)
+  return ILDCP.serializeIldcpResponse({
+    clientAddress: state.info.address,
+    assetCode: state.info.asset.code,
+    assetScale: state.info.asset.scale
+  })
+}
+
+/**
+ * `peer.*` destinations are for this hop only and never forwarded. Their handlers may answer later
+ * (a settlement engine asked over HTTP): the answer then goes straight to the link, since it touches
+ * none of the actor's state.
+ */
+function answerPeerRequest (accountId: string, connectionId: number, requestId: number, reply: Buffer | Promise<Buffer>, deps: AccountDeps): void {
+  if (Buffer.isBuffer(reply)) {
+    deps.send(accountId, connectionId, ilpResponseFrame(requestId, reply))
+    deps.answered(1)
+    return
+  }
+  reply.then(
+    packet => { deps.send(accountId, connectionId, ilpResponseFrame(requestId, packet)) },
+    (err: unknown) => {
+      deps.log.error({ err, account: accountId }, 'a peer protocol request failed')
+      deps.send(accountId, connectionId, ilpResponseFrame(requestId, rejectPacket('T00', deps.ilpAddress(), INTERNAL_ERROR)))
+    }
+  ).finally(() => { deps.answered(1) }).catch(() => {})
 }
 
 // ---- the next hop's side -------------------------------------------------------------------------
@@ -510,11 +551,15 @@ function ownReject (code: RejectCode, address: string, message: string): Reply {
   return { kind: 'reject', code, packet: rejectPacket(code, address, message) }
 }
 
-/** BTP request ids are uint32 and only need to be unique among our requests in flight on a link. */
+/**
+ * BTP request ids only need to be unique among our requests in flight on a link. Forwarded packets
+ * use 1 … 2^31−1; the upper half is the ControlChannel's.
+ */
 function nextRequestId (state: AccountState): number {
+  const last = CONTROL_REQUEST_ID_BASE - 1
   let id = state.nextRequestId
-  while (state.outgoing.has(id)) id = id >= 0xffffffff ? 1 : id + 1
-  state.nextRequestId = id >= 0xffffffff ? 1 : id + 1
+  while (state.outgoing.has(id)) id = id >= last ? 1 : id + 1
+  state.nextRequestId = id >= last ? 1 : id + 1
   return id
 }
 

@@ -1,0 +1,75 @@
+/**
+ * Requests the connector itself makes to a neighbour over its link: ILDCP to a parent, CCP route
+ * control and route updates, settlement messages. They are `peer.*` Prepares sent outside the packet
+ * path (no balance changes, no forwarding). They take BTP request ids from the upper half of the
+ * uint32 range, while the account actors number forwarded packets in the lower half, so a reply is
+ * told apart by its id alone and comes back here instead of to the packet path.
+ */
+import type { Reply } from '../protocol/ilp'
+
+export const CONTROL_REQUEST_ID_BASE = 0x80000000
+
+interface Pending {
+  accountId: string
+  resolve: (reply: Reply) => void
+  reject: (err: Error) => void
+  timer: NodeJS.Timeout
+}
+
+export class ControlRequestError extends Error {}
+
+export class ControlChannel {
+  private nextId = CONTROL_REQUEST_ID_BASE
+  private readonly pending = new Map<number, Pending>()
+
+  /** `send` puts a BTP frame on the account's newest connection (false if it has none). */
+  constructor (private readonly send: (accountId: string, frame: (requestId: number) => Buffer) => boolean) {}
+
+  /**
+   * Sends an ILP Prepare (already serialized) to the account and resolves with its Fulfill or Reject.
+   * Rejects if the account has no link, answers with a BTP error, or does not answer in `timeoutMs`.
+   */
+  async request (accountId: string, frame: (requestId: number) => Buffer, timeoutMs: number): Promise<Reply> {
+    const requestId = this.allocate()
+    return await new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(requestId)
+        reject(new ControlRequestError(`no answer from ${accountId} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.pending.set(requestId, { accountId, resolve, reject, timer })
+      if (!this.send(accountId, () => frame(requestId))) {
+        clearTimeout(timer)
+        this.pending.delete(requestId)
+        reject(new ControlRequestError(`the link to ${accountId} is down`))
+      }
+    })
+  }
+
+  /** The answer to one of our requests, from the account's actor: a reply, or why there is none. */
+  answer (accountId: string, requestId: number, reply: Reply | string): void {
+    const p = this.pending.get(requestId)
+    if (p === undefined || p.accountId !== accountId) return // late (timed out) or not ours
+    this.pending.delete(requestId)
+    clearTimeout(p.timer)
+    if (typeof reply === 'string') p.reject(new ControlRequestError(reply))
+    else p.resolve(reply)
+  }
+
+  /** Fails every request still waiting (at shutdown). */
+  close (): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer)
+      p.reject(new ControlRequestError('the connector is stopping'))
+      this.pending.delete(id)
+    }
+  }
+
+  get size (): number { return this.pending.size }
+
+  private allocate (): number {
+    let id = this.nextId
+    while (this.pending.has(id)) id = id >= 0xffffffff ? CONTROL_REQUEST_ID_BASE : id + 1
+    this.nextId = id >= 0xffffffff ? CONTROL_REQUEST_ID_BASE : id + 1
+    return id
+  }
+}
