@@ -5,13 +5,17 @@
  */
 import { createHash } from 'crypto'
 import { mkdirSync } from 'fs'
-import { start as startActorSystem, stop as stopActor, spawn, Ref } from 'nact'
+import { start as startActorSystem, stop as stopActor, spawn, dispatch, Ref } from 'nact'
+import * as Ccp from 'ilp-protocol-ccp'
+import * as ILDCP from 'ilp-protocol-ildcp'
 import { map, Subject, Observable } from 'rxjs'
 import type { Config, AccountConfig } from './config'
 import { createLogger, Logger } from './log'
 import { spawnAccountActor, AccountDeps, AccountInfo, AccountState } from './actors/AccountActor'
 import type { AccountMessage } from './actors/messages'
 import { RoutingTable } from './actors/RoutingShard'
+import { spawnRouteManager, loadReceivedTables, RouteManagerMessage, RouteManagerState, NeighbourSettings } from './actors/RouteManager'
+import { NO_HOP } from './routing/PrefixTable'
 import { ExpiryWheel } from './core/ExpiryWheel'
 import { ExchangeRates } from './core/ExchangeRates'
 import { ControlChannel } from './core/ControlChannel'
@@ -24,12 +28,14 @@ import { batchPerTurn } from './transport/rx'
 import { AccountDirectory } from './actors/AccountDirectory'
 import { rejectPacket, Prepare, Reply } from './protocol/ilp'
 import { ilpFrame, BTP_MESSAGE } from './protocol/codec'
-import { localAccountId, childAddress } from './protocol/address'
+import { localAccountId, childAddress, isValidIlpAddress } from './protocol/address'
 import { optionalBigInt } from './protocol/amounts'
 import type { Store, ProvisionedAccount } from './store/Store'
 import { LevelStore } from './store/LevelStore'
 
 const ROUTING_SHARDS = 4
+/** The address of a connector with no parent and no `ilpAddress` configured. */
+const DEFAULT_ADDRESS = 'test.local'
 
 export interface ConnectorOptions {
   /** Where state is kept; defaults to LevelDB in the config's dataDir. */
@@ -90,6 +96,15 @@ export class Connector {
   readonly control: ControlChannel
   private readonly peerProtocols = new Map<string, PeerProtocolHandler>()
   private readonly linkStates = new Subject<LinkStateEvent>()
+  /** Our address: configured, or learned from the parent (ILDCP) during start(). */
+  private currentAddress: string | undefined
+  /** Set once the address is known and every account is live: until then only parents may connect. */
+  private ready = false
+  private routeManager: { ref: Ref<RouteManagerMessage>; state: RouteManagerState; stop: () => void } | undefined
+  /** Route changes reported before the route manager exists (it records them once spawned). */
+  private earlyRouteChanges: string[] = []
+  /** Accounts that exchange routes with us (CCP), and how. */
+  private readonly neighbours = new Map<string, NeighbourSettings>()
   /** Accounts' links coming up and going down. */
   readonly linkState$: Observable<LinkStateEvent> = this.linkStates.asObservable()
 
@@ -116,7 +131,8 @@ export class Connector {
     return await this.control.request(accountId, requestId => ilpFrame(BTP_MESSAGE, requestId, prepare), timeoutMs)
   }
 
-  get address (): string { return this.config.ilpAddress }
+  /** Our ILP address ('' until it has been learned from the parent). */
+  get address (): string { return this.currentAddress ?? '' }
 
   /** The port a listener is bound to (useful when it was configured as 0). */
   port (listener: string): number | undefined { return this.ports.get(listener) }
@@ -128,13 +144,20 @@ export class Connector {
       this.log.info({ dataDir: this.config.dataDir, durability: this.config.storage.durability, accounts: this.store.accounts().length }, 'data directory opened')
     }
     const store = this.store
+    const parents = Object.entries(this.config.accounts).filter(([, a]) => a.relation === 'parent').map(([id]) => id)
+    this.currentAddress = this.config.ilpAddress ?? (parents.length > 0 ? undefined : DEFAULT_ADDRESS)
     this.system = startActorSystem()
     this.accountsParent = spawn(this.system, (s: null) => s, 'accounts')
-    this.routing = new RoutingTable(this.system, ROUTING_SHARDS, this.log.child({ component: 'routing' }))
+    this.routing = new RoutingTable(this.system, ROUTING_SHARDS, this.log.child({ component: 'routing' }), prefixes => {
+      if (this.routeManager === undefined) this.earlyRouteChanges.push(...prefixes)
+      else dispatch(this.routeManager.ref, { type: 'changed', prefixes })
+    })
     const routing = this.routing
+    const savedRoutes = await loadReceivedTables(store)
     await this.rates.start()
+    this.registerRouteProtocols()
     this.deps = {
-      ilpAddress: () => this.config.ilpAddress,
+      ilpAddress: () => this.address,
       expiry: this.config.packets,
       maxInFlight: this.config.packets.maxInFlightPerAccount,
       now: Date.now,
@@ -157,13 +180,8 @@ export class Connector {
       controlAnswer: (accountId, requestId, reply) => { this.control.answer(accountId, requestId, reply) }
     }
 
-    for (const [id, account] of Object.entries(this.config.accounts)) this.addConfiguredAccount(id, account)
-    // Accounts the connector made at run time come back with their balances.
-    for (const record of store.accounts()) {
-      if (record.provisioned !== undefined && !this.accounts.has(record.id)) this.addProvisionedAccount(record.id, record.provisioned)
-    }
-    for (const route of this.config.routes) routing.add({ prefix: route.prefix, nextHop: route.account, kind: 'static' })
-
+    // Parents first: with no address of our own, we ask one for it before anyone else may connect.
+    for (const id of parents) this.addConfiguredAccount(id, this.config.accounts[id])
     for (const [name, listener] of Object.entries(this.config.listeners)) {
       const server = new BtpServer(
         { name, host: listener.host, port: listener.port, ...this.config.btp },
@@ -174,9 +192,116 @@ export class Connector {
       this.servers.set(name, server)
       this.ports.set(name, await server.listen())
     }
-    for (const client of this.clients) client.start()
     this.links.startPinging(this.config.btp.pingIntervalMs)
+    for (const client of this.clients) client.start()
+    if (this.currentAddress === undefined) {
+      this.currentAddress = await this.learnAddress(parents[0])
+      if (this.currentAddress === undefined) return // stopped while waiting
+    }
+
+    this.routeManager = spawnRouteManager(this.system, savedRoutes, {
+      address: this.currentAddress,
+      settings: this.config.routing,
+      routing,
+      store,
+      log: this.log.child({ component: 'ccp' }),
+      now: Date.now,
+      relationOf: (id) => this.states.get(id)?.info.relation,
+      request: async (accountId, prepare, timeoutMs) => await this.peerRequest(accountId, prepare, timeoutMs)
+    })
+    dispatch(this.routeManager.ref, { type: 'changed', prefixes: this.earlyRouteChanges })
+    this.earlyRouteChanges = []
+    this.linkState$.subscribe(event => {
+      if (this.neighbours.has(event.accountId) && this.routeManager !== undefined) dispatch(this.routeManager.ref, { type: event.type, id: event.accountId })
+    })
+    // Packets to our own address space that match no account are for no one: F02 here.
+    routing.add({ prefix: this.currentAddress, nextHop: NO_HOP, kind: 'self' })
+    const started = this.clients.length
+    for (const [id, account] of Object.entries(this.config.accounts)) if (account.relation !== 'parent') this.addConfiguredAccount(id, account)
+    // Accounts the connector made at run time come back with their balances.
+    for (const record of store.accounts()) {
+      if (record.provisioned !== undefined && !this.accounts.has(record.id)) this.addProvisionedAccount(record.id, record.provisioned)
+    }
+    for (const route of this.config.routes) routing.add({ prefix: route.prefix, nextHop: route.account, kind: 'static' })
+    for (const id of this.neighbours.keys()) this.registerNeighbour(id)
+    for (const client of this.clients.slice(started)) client.start()
+    this.ready = true
     this.log.info({ address: this.address, accounts: this.accounts.size, listeners: Object.fromEntries(this.ports) }, 'connector started')
+  }
+
+  /**
+   * ILDCP (RFC 0031) as a client: asks the parent for our address, waiting for its link and retrying
+   * until it answers (or the connector is stopped: then undefined).
+   */
+  private async learnAddress (parent: string): Promise<string | undefined> {
+    const log = this.log.child({ component: 'ildcp', account: parent })
+    const startedAt = Date.now()
+    let lastReport = startedAt
+    let lastError = ''
+    log.info('no ilpAddress configured: asking the parent for ours (ILDCP)')
+    while (!this.draining) {
+      try {
+        const info = await ILDCP.fetch(async (data) => (await this.peerRequest(parent, data, this.config.routing.requestTimeoutMs)).packet)
+        if (!isValidIlpAddress(info.clientAddress)) throw new Error(`the parent gave an invalid address: ${JSON.stringify(info.clientAddress)}`)
+        const ours = this.config.accounts[parent]
+        if (info.assetCode !== ours.assetCode || info.assetScale !== ours.assetScale) {
+          log.warn({ parentAsset: `${info.assetCode}/${info.assetScale}`, configured: `${ours.assetCode}/${ours.assetScale}` }, 'the parent reports another asset than the account is configured with')
+        }
+        log.info({ address: info.clientAddress }, 'address learned from the parent')
+        return info.clientAddress
+      } catch (e) {
+        lastError = e instanceof Error ? e.message : String(e)
+      }
+      if (Date.now() - lastReport >= 5000) {
+        lastReport = Date.now()
+        log.warn({ waitedMs: lastReport - startedAt, reason: lastError }, 'still waiting for the parent to give us our address')
+      }
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+    return undefined
+  }
+
+  /** CCP: the route control and route update requests of our neighbours go to the route manager. */
+  private registerRouteProtocols (): void {
+    const reject = (code: 'F00' | 'F01' | 'T00', message: string): Buffer => rejectPacket(code, this.address, message)
+    this.registerPeerProtocol(Ccp.CCP_CONTROL_DESTINATION, (account, prepare) => {
+      if (this.routeManager === undefined) return reject('T00', 'the connector is starting')
+      if (this.neighbours.get(account.id)?.sendRoutes !== true) return reject('F00', `routes are not sent to account ${account.id} (its sendRoutes is off)`)
+      let control: Ccp.CcpRouteControlRequest
+      try {
+        control = Ccp.deserializeCcpRouteControlRequest(prepare.packet)
+      } catch (e) {
+        return reject('F01', `invalid route control request: ${e instanceof Error ? e.message : String(e)}`)
+      }
+      dispatch(this.routeManager.ref, {
+        type: 'control',
+        from: account.id,
+        sync: control.mode === Ccp.Mode.MODE_SYNC,
+        lastKnownTableId: control.lastKnownRoutingTableId,
+        lastKnownEpoch: control.lastKnownEpoch
+      })
+      return Ccp.serializeCcpResponse()
+    })
+    this.registerPeerProtocol(Ccp.CCP_UPDATE_DESTINATION, (account, prepare) => {
+      if (this.routeManager === undefined) return reject('T00', 'the connector is starting')
+      if (this.neighbours.get(account.id)?.receiveRoutes !== true) return reject('F00', `routes from account ${account.id} are not accepted (its receiveRoutes is off)`)
+      let update: Ccp.CcpRouteUpdateRequest
+      try {
+        update = Ccp.deserializeCcpRouteUpdateRequest(prepare.packet)
+      } catch (e) {
+        return reject('F01', `invalid route update request: ${e instanceof Error ? e.message : String(e)}`)
+      }
+      dispatch(this.routeManager.ref, { type: 'update', from: account.id, update })
+      return Ccp.serializeCcpResponse()
+    })
+  }
+
+  /** Tells the route manager about a neighbour (and its link, if already up). */
+  private registerNeighbour (id: string): void {
+    const settings = this.neighbours.get(id)
+    if (settings === undefined || this.routeManager === undefined) return
+    dispatch(this.routeManager.ref, { type: 'neighbour', neighbour: settings })
+    if (this.links.connectionIds(id).length > 0) dispatch(this.routeManager.ref, { type: 'linkUp', id })
   }
 
   /**
@@ -192,6 +317,7 @@ export class Connector {
     while (this.unanswered > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
     if (this.unanswered > 0) this.log.warn({ packetsInFlight: this.unanswered }, 'drain timed out')
     for (const client of this.clients) client.stop()
+    this.routeManager?.stop()
     this.control.close()
     this.rates.stop()
     // Fulfills waiting for their group commit go out before the links close.
@@ -237,13 +363,19 @@ export class Connector {
       id,
       relation: account.relation,
       asset: { code: account.assetCode, scale: account.assetScale },
-      address: account.relation === 'child' ? childAddress(this.config.ilpAddress, id) : undefined,
+      address: account.relation === 'child' ? childAddress(this.address, id) : undefined,
       limits: { minBalance: optionalBigInt(account.minBalance), maxBalance: optionalBigInt(account.maxBalance) },
       maxPacketAmount: optionalBigInt(account.maxPacketAmount),
       packetsPerSecond: account.packetsPerSecond,
       throughputLimit: throughputLimit(account.throughputLimit)
     }
     this.spawnAccount(info)
+    const sendRoutes = account.sendRoutes ?? account.relation !== 'child'
+    const receiveRoutes = account.receiveRoutes ?? account.relation !== 'child'
+    if (sendRoutes || receiveRoutes) {
+      this.neighbours.set(id, { id, relation: account.relation, address: info.address, sendRoutes, receiveRoutes })
+      this.registerNeighbour(id)
+    }
     const link = account.link
     if (link.type === 'btp-server') {
       let byToken = this.tokens.get(link.listener)
@@ -272,6 +404,9 @@ export class Connector {
   private authenticate (listener: string, token: string): AuthResult | Promise<AuthResult> {
     if (this.draining) return { ok: false, message: 'connector is shutting down' }
     const configured = this.tokens.get(listener)?.get(tokenKey(token))
+    if (!this.ready && (configured === undefined || this.config.accounts[configured]?.relation !== 'parent')) {
+      return { ok: false, message: 'the connector is still starting (learning its address from its parent); try again shortly' }
+    }
     if (configured !== undefined) return { ok: true, accountId: configured }
     const local = this.config.listeners[listener]?.localAccounts
     if (local === undefined || !local.enabled) return { ok: false, message: 'no account has this token' }
@@ -292,7 +427,7 @@ export class Connector {
       relation: 'child',
       assetCode: local.assetCode,
       assetScale: local.assetScale,
-      address: childAddress(this.config.ilpAddress, id),
+      address: childAddress(this.address, id),
       minBalance: local.minBalance,
       maxBalance: local.maxBalance,
       maxPacketAmount: local.maxPacketAmount,
@@ -322,7 +457,8 @@ export class Connector {
       id,
       relation: p.relation,
       asset: { code: p.assetCode, scale: p.assetScale },
-      address: p.address,
+      // From our address as it is now (it may have been learned anew from the parent since).
+      address: p.relation === 'child' ? childAddress(this.address, id) : p.address,
       limits: { minBalance: optionalBigInt(p.minBalance), maxBalance: optionalBigInt(p.maxBalance) },
       maxPacketAmount: optionalBigInt(p.maxPacketAmount),
       packetsPerSecond: p.packetsPerSecond,

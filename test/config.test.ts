@@ -93,7 +93,7 @@ function base(): Record<string, any> {
 
 /** The embedded default (config/default.json), written out from the spec. */
 const SPEC_DEFAULTS: Config = {
-  ilpAddress: 'test.local',
+  // No ilpAddress: the connector takes "test.local", or asks its parent when it has one.
   dataDir: './data',
   log: { level: 'info' },
   storage: { durability: 'strict', fastFlushIntervalMs: 100 },
@@ -114,6 +114,7 @@ const SPEC_DEFAULTS: Config = {
   },
   accounts: {},
   rates: { backend: 'static', spread: '0', rates: {} },
+  routing: { broadcastIntervalMs: 30000, routeExpiryMs: 45000, requestTimeoutMs: 10000 },
   routes: []
 }
 

@@ -24,6 +24,7 @@ import type { AccountMessage, TransferSource } from './messages'
 import type { Store } from '../store/Store'
 import type { AccountDirectory } from './AccountDirectory'
 import { CONTROL_REQUEST_ID_BASE } from '../core/ControlChannel'
+import { NO_HOP } from '../routing/PrefixTable'
 
 export type Relation = 'parent' | 'peer' | 'child'
 
@@ -333,7 +334,8 @@ function onIncomingPrepare (state: AccountState, connectionId: number, requestId
   const expiry = outgoingExpiry(prepare.expiresAt, now, deps.expiry)
   if (!expiry.ok) { rejectIncoming(state, connectionId, requestId, deps, expiry.code, expiry.message); return }
   const nextHop = deps.lookupRoute(prepare.destination)
-  if (nextHop === undefined) { rejectIncoming(state, connectionId, requestId, deps, 'F02', `no route to ${prepare.destination}`); return }
+  // (NO_HOP: the destination is in our own address space, and no account there matches it.)
+  if (nextHop === undefined || nextHop === NO_HOP) { rejectIncoming(state, connectionId, requestId, deps, 'F02', `no route to ${prepare.destination}`); return }
   if (nextHop === info.id) { rejectIncoming(state, connectionId, requestId, deps, 'F02', `the route to ${prepare.destination} leads back to the sender`); return }
   if (state.incoming.size >= deps.maxInFlight) {
     rejectIncoming(state, connectionId, requestId, deps, 'T03', `account ${info.id} has ${state.incoming.size} packets in flight, the most allowed`)

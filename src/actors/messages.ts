@@ -31,7 +31,13 @@ export type AccountMessage =
   /** Several messages from one sender, delivered as one mailbox entry (see AccountDirectory). */
   | { type: 'batch'; messages: AccountMessage[] }
 
+export interface RouteRemoval { prefix: string; nextHop: string; kind: RouteKind }
+
+/** To a routing-table shard. */
 export type RoutingMessage =
   | { type: 'addRoute'; route: Route }
   | { type: 'removeRoute'; prefix: string; nextHop: string; kind: RouteKind }
-  | { type: 'removeNextHop'; nextHop: string }
+  /** Many changes at once (a CCP update): removals first, then additions. */
+  | { type: 'apply'; add: Route[]; remove: RouteRemoval[] }
+  /** Every route through an account (of one kind, or all). */
+  | { type: 'removeNextHop'; nextHop: string; kind?: RouteKind }

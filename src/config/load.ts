@@ -507,6 +507,12 @@ function checkCrossFields(config: PlainObject, problems: Problems): void {
 
   checkRates(config.rates, problems)
 
+  const routing = config.routing
+  if (isPlainObject(routing) && typeof routing.routeExpiryMs === 'number' && typeof routing.broadcastIntervalMs === 'number' &&
+    routing.routeExpiryMs <= routing.broadcastIntervalMs) {
+    problems.add(['routing', 'routeExpiryMs'], `must be more than routing.broadcastIntervalMs (${routing.routeExpiryMs} <= ${routing.broadcastIntervalMs}), or neighbours drop our routes between two updates`)
+  }
+
   // Reconnection delays.
   const btp = config.btp
   if (isPlainObject(btp) && typeof btp.reconnectMinDelayMs === 'number' && typeof btp.reconnectMaxDelayMs === 'number') {

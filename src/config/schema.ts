@@ -292,9 +292,38 @@ export const AccountSchema = Type.Object(
         periodMs: Type.Integer({ exclusiveMinimum: 0, default: 1000, description: 'The period, in milliseconds.' })
       },
       { additionalProperties: false, description: 'Most total amount of Prepares accepted from this account per period; beyond it T04. No limit when absent.' }
-    ))
+    )),
+    sendRoutes: Type.Optional(Type.Boolean({
+      docDefault: 'true for parents and peers, false for children',
+      description: 'Whether this account may ask for our routes (CCP) and is sent them. Parents and peers are told only our own address and the routes through our children (no free transit); a child, when this is on, is told every route except those through itself.'
+    })),
+    receiveRoutes: Type.Optional(Type.Boolean({
+      docDefault: 'true for parents and peers, false for children',
+      description: 'Whether we ask this account for its routes (CCP) and accept them. A child may only announce routes under its own address.'
+    }))
   },
   { additionalProperties: false, description: 'An account with a peer connector.' }
+)
+
+export const RoutingSchema = Type.Object(
+  {
+    broadcastIntervalMs: Type.Integer({
+      minimum: 10,
+      default: 30000,
+      description: 'How often, at the latest, a neighbour that asked for our routes hears from us (CCP): changes go out at once, and a heartbeat when nothing changed.'
+    }),
+    routeExpiryMs: Type.Integer({
+      minimum: 20,
+      default: 45000,
+      description: 'How long our routes stay valid at a neighbour without a refresh (the hold-down time we announce). Must be more than broadcastIntervalMs. A neighbour\'s routes expire by the time it announces.'
+    }),
+    requestTimeoutMs: Type.Integer({
+      minimum: 10,
+      default: 10000,
+      description: 'How long to wait for a neighbour to answer a route control or route update (and the ILDCP request to a parent).'
+    })
+  },
+  { additionalProperties: false, default: {}, description: 'Route exchange with neighbours (CCP, RFC 0010).' }
 )
 
 export const RouteSchema = Type.Object(
@@ -385,14 +414,14 @@ export const RatesSchema = Type.Union([StaticRatesSchema, HttpRatesSchema], {
 
 export const ConfigSchema = Type.Object(
   {
-    ilpAddress: Type.String({
+    ilpAddress: Type.Optional(Type.String({
       maxLength: ILP_ADDRESS_MAX_LENGTH,
       pattern: ILP_ADDRESS_PATTERN,
       errorMessage: ADDRESS_MESSAGE,
       docType: 'ILP address',
-      default: 'test.local',
-      description: 'This connector\'s ILP address.'
-    }),
+      docDefault: '"test.local", or learned from the parent',
+      description: 'This connector\'s ILP address. When absent and an account has relation "parent", the connector asks that parent for its address over ILDCP at start (and its children\'s addresses follow from it); otherwise "test.local".'
+    })),
     dataDir: Type.String({
       minLength: 1,
       default: './data',
@@ -412,7 +441,8 @@ export const ConfigSchema = Type.Object(
       description: 'Accounts by id (ids use only letters, digits, "_", "~", "-": they become ILP address segments).'
     }),
     rates: RatesSchema,
-    routes: Type.Array(RouteSchema, { default: [], description: 'Static routes: an address prefix and the account to forward to. They take precedence over local accounts and the parent default route.' })
+    routing: RoutingSchema,
+    routes: Type.Array(RouteSchema, { default: [], description: 'Static routes: an address prefix and the account to forward to. They take precedence over every other route (local accounts, routes learned from neighbours, the parent default route).' })
   },
   { additionalProperties: false, description: 'Metamorphosis connector configuration.' }
 )
@@ -436,6 +466,7 @@ export type LinkConfig = Static<typeof LinkSchema>
 export type AccountConfig = Static<typeof AccountSchema>
 export type AccountRelation = AccountConfig['relation']
 export type RouteConfig = Static<typeof RouteSchema>
+export type RoutingConfig = Static<typeof RoutingSchema>
 export type RatesConfig = Static<typeof RatesSchema>
 export type StaticRatesConfig = Static<typeof StaticRatesSchema>
 export type HttpRatesConfig = Static<typeof HttpRatesSchema>

@@ -1,22 +1,60 @@
 /**
- * A routing table shard's data: for each prefix the candidate routes and the best of them. Longest
+ * A routing table shard's data: for each prefix the candidate routes and the chosen one. Longest
  * prefix match walks the destination's own prefixes (one Map lookup per address segment), so a lookup
  * costs the same with 10 routes or 100,000.
  */
 
-/** Where a route came from; lower rank wins. Learned routes (CCP) join in a later issue. */
-export type RouteKind = 'static' | 'local' | 'parent-default'
-const RANK: Record<RouteKind, number> = { static: 0, local: 1, 'parent-default': 2 }
+/**
+ * Where a route came from. `self` is our own address (packets to it that match no longer route are for
+ * no one: F02 here, never passed on); `learned` routes come from neighbours over CCP.
+ */
+export type RouteKind = 'static' | 'local' | 'self' | 'learned' | 'parent-default'
+export type Relation = 'parent' | 'peer' | 'child'
+
+/** The next hop of a `self` route: no account (the connector itself). */
+export const NO_HOP = ''
 
 export interface Route {
   prefix: string
   nextHop: string
   kind: RouteKind
+  /** Learned routes: what the next hop is to us (child beats peer beats parent). */
+  relation?: Relation
+  /** Learned routes: the connectors the route passes through, nearest first (fewer is better). */
+  path?: readonly string[]
+}
+
+const KIND_RANK: Record<RouteKind, number> = { static: 0, local: 1, self: 1, learned: 2, 'parent-default': 3 }
+const RELATION_RANK: Record<Relation, number> = { child: 0, peer: 1, parent: 2 }
+
+/**
+ * Route choice, in order: configured static routes, local accounts (and our own address), learned
+ * routes by the relation of who taught us (child, then peer, then parent), then the shorter path, then
+ * the account id — so every connector and every restart picks the same route. Negative if a wins.
+ */
+export function compareRoutes (a: Route, b: Route): number {
+  const kind = KIND_RANK[a.kind] - KIND_RANK[b.kind]
+  if (kind !== 0) return kind
+  if (a.kind === 'learned') {
+    const relation = RELATION_RANK[a.relation ?? 'parent'] - RELATION_RANK[b.relation ?? 'parent']
+    if (relation !== 0) return relation
+    const path = (a.path?.length ?? 0) - (b.path?.length ?? 0)
+    if (path !== 0) return path
+  }
+  return a.nextHop < b.nextHop ? -1 : a.nextHop > b.nextHop ? 1 : 0
+}
+
+function sameRoute (a: Route | undefined, b: Route | undefined): boolean {
+  if (a === b) return true
+  if (a === undefined || b === undefined) return false
+  if (a.nextHop !== b.nextHop || a.kind !== b.kind || (a.path?.length ?? 0) !== (b.path?.length ?? 0)) return false
+  return (a.path ?? []).every((hop, i) => b.path?.[i] === hop)
 }
 
 export class PrefixTable {
   private readonly candidates = new Map<string, Route[]>()
   private readonly best = new Map<string, string>()
+  private readonly bestRoutes = new Map<string, Route>()
 
   get size (): number { return this.best.size }
 
@@ -25,40 +63,57 @@ export class PrefixTable {
     return this.best.get(prefix)
   }
 
-  add (route: Route): void {
+  /** The chosen route for exactly this prefix, if any. */
+  bestRoute (prefix: string): Route | undefined {
+    return this.bestRoutes.get(prefix)
+  }
+
+  /** Adds (or replaces: same prefix, next hop and kind) a route; true if the prefix's chosen route changed. */
+  add (route: Route): boolean {
     const list = (this.candidates.get(route.prefix) ?? []).filter(r => !(r.nextHop === route.nextHop && r.kind === route.kind))
     list.push(route)
-    this.candidates.set(route.prefix, list)
-    this.choose(route.prefix, list)
+    return this.choose(route.prefix, list)
   }
 
-  remove (prefix: string, nextHop: string, kind: RouteKind): void {
+  /** True if the prefix's chosen route changed. */
+  remove (prefix: string, nextHop: string, kind: RouteKind): boolean {
     const list = this.candidates.get(prefix)
-    if (list === undefined) return
-    this.choose(prefix, list.filter(r => !(r.nextHop === nextHop && r.kind === kind)))
+    if (list === undefined) return false
+    return this.choose(prefix, list.filter(r => !(r.nextHop === nextHop && r.kind === kind)))
   }
 
-  /** Removes every route through an account (the account was removed). */
-  removeNextHop (nextHop: string): void {
+  /** Removes every route through an account (of one kind, or all); returns the prefixes whose choice changed. */
+  removeNextHop (nextHop: string, kind?: RouteKind): string[] {
+    const changed: string[] = []
     for (const [prefix, list] of this.candidates) {
-      if (list.some(r => r.nextHop === nextHop)) this.choose(prefix, list.filter(r => r.nextHop !== nextHop))
+      const matches = (r: Route): boolean => r.nextHop === nextHop && (kind === undefined || r.kind === kind)
+      if (list.some(matches) && this.choose(prefix, list.filter(r => !matches(r)))) changed.push(prefix)
     }
+    return changed
   }
 
   routes (): Route[] {
     return [...this.candidates.values()].flat()
   }
 
-  private choose (prefix: string, list: Route[]): void {
+  /** The chosen route of every prefix. */
+  chosen (): IterableIterator<Route> {
+    return this.bestRoutes.values()
+  }
+
+  private choose (prefix: string, list: Route[]): boolean {
+    const before = this.bestRoutes.get(prefix)
     if (list.length === 0) {
       this.candidates.delete(prefix)
       this.best.delete(prefix)
-      return
+      this.bestRoutes.delete(prefix)
+      return before !== undefined
     }
     this.candidates.set(prefix, list)
-    // Stable tie-break: rank, then account id, so every restart picks the same route.
-    const winner = list.reduce((a, b) => (RANK[b.kind] < RANK[a.kind] || (RANK[b.kind] === RANK[a.kind] && b.nextHop < a.nextHop)) ? b : a)
+    const winner = list.reduce((a, b) => compareRoutes(b, a) < 0 ? b : a)
     this.best.set(prefix, winner.nextHop)
+    this.bestRoutes.set(prefix, winner)
+    return !sameRoute(before, winner)
   }
 }
 

@@ -203,7 +203,8 @@ describe('with the default limits of this config', () => {
 
   test('peer.* destinations are answered by the connector, never forwarded', async () => {
     const alice = await client('alice-16')
-    expectOwnReject(await send(alice.plugin, prepare('peer.route.control', '0')), 'F02')
+    // A child gets no routes unless configured to (sendRoutes): its route control is refused, F00.
+    expectOwnReject(await send(alice.plugin, prepare('peer.route.control', '0')), 'F00')
     expectOwnReject(await send(alice.plugin, prepare('peer.unknown', '0')), 'F02')
   })
 })
