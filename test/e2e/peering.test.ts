@@ -4,9 +4,9 @@
  * STREAM payment); then B dies, A's clients get T01 for B's addresses, B comes back on the same port and
  * A's link reconnects by itself.
  */
-import { createServer, createConnection, DataAndMoneyStream } from 'ilp-protocol-stream'
 import * as IlpPacket from 'ilp-packet'
 import { startConnector, freePort, eventually, RunningConnector } from '../helpers/connectorProcess'
+import { streamPayment } from '../helpers/stream'
 import { btpClient, ildcpAddress, newFulfillment, prepare, parseReply, within, Plugin, ParsedReply } from '../helpers/ilp'
 
 const SECRET = 'secret'
@@ -169,32 +169,6 @@ test('an address under neither connector is unreachable: F02 from the first conn
   const reply = await pay(alice.plugin, 'test.c.nobody', '1', newFulfillment().condition)
   expect(reply).toMatchObject({ type: 'reject', code: 'F02', triggeredBy: 'test.a' })
 })
-
-async function streamPayment (senderPlugin: Plugin, receiverPlugin: Plugin, amount: number): Promise<{ received: bigint; sent: string }> {
-  const server = await createServer({ plugin: receiverPlugin as never })
-  let received = 0n
-  const arrived = new Promise<void>(resolve => {
-    server.on('connection', (conn) => {
-      conn.on('stream', (stream: DataAndMoneyStream) => {
-        stream.setReceiveMax(String(amount * 2))
-        stream.on('money', (m: string) => {
-          received += BigInt(m)
-          if (received >= BigInt(amount)) resolve()
-        })
-      })
-    })
-  })
-  const { destinationAccount, sharedSecret } = server.generateAddressAndSecret()
-  const conn = await createConnection({ plugin: senderPlugin as never, destinationAccount, sharedSecret })
-  const stream = conn.createStream()
-  await stream.sendTotal(amount, { timeout: 10000 })
-  await within(arrived, 5000)
-  const sent = stream.totalSent
-  await within(conn.end(), 2000)
-  await within(server.close(), 2000)
-  await new Promise(resolve => setTimeout(resolve, 300))
-  return { received, sent }
-}
 
 test('a STREAM payment from a client of A to a client of B, and one back, arrive exactly', async () => {
   // Fresh plugins: STREAM registers its own data handlers.

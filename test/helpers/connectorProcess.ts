@@ -122,6 +122,40 @@ export async function startConnector (options: StartOptions = {}): Promise<Runni
   }
 }
 
+export interface ForeignConnector {
+  proc: ChildProcess
+  stderr: string[]
+  stop: () => Promise<void>
+}
+
+/**
+ * Starts the npm `ilp-connector` (the reference connector, a devDependency) in its own process with
+ * these options (its createApp() options), for interop tests. Cleaned up like our own processes.
+ */
+export async function startIlpConnector (options: unknown): Promise<ForeignConnector> {
+  const script = path.join(__dirname, 'ilp-connector-run.js')
+  const proc = track(spawn(process.execPath, [script, JSON.stringify(options)], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', DEBUG: process.env.ILP_CONNECTOR_DEBUG ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  }))
+  const stderr: string[] = []
+  proc.stderr!.on('data', (c: Buffer) => stderr.push(c.toString()))
+  const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()))
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout!.on('data', (c: Buffer) => { if (c.toString().includes('"listening"')) resolve() })
+    void exited.then(() => reject(new Error(`ilp-connector exited before listening:\n${stderr.join('')}`)))
+  })
+  return {
+    proc,
+    stderr,
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
+      await exited
+    }
+  }
+}
+
 /** Runs the connector binary to completion (for config errors, --help, --check). */
 export async function runConnector (args: string[], env: Record<string, string> = {}, cwd = tempDir()): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = track(spawn(process.execPath, [MAIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }))
