@@ -55,8 +55,15 @@ export class PrefixTable {
   private readonly candidates = new Map<string, Route[]>()
   private readonly best = new Map<string, string>()
   private readonly bestRoutes = new Map<string, Route>()
+  /** How many prefixes have each number of segments: a lookup skips the lengths no prefix has. */
+  private readonly bySegments: number[] = []
 
   get size (): number { return this.best.size }
+
+  /** True if some prefix here has this many segments ('' has 0, 'g' 1, 'g.a' 2). */
+  hasSegments (segments: number): boolean {
+    return (this.bySegments[segments] ?? 0) > 0
+  }
 
   /** The next hop for exactly this prefix, if any. */
   nextHop (prefix: string): string | undefined {
@@ -107,7 +114,12 @@ export class PrefixTable {
       this.candidates.delete(prefix)
       this.best.delete(prefix)
       this.bestRoutes.delete(prefix)
+      if (before !== undefined) this.bySegments[segmentCount(prefix)]--
       return before !== undefined
+    }
+    if (before === undefined) {
+      const n = segmentCount(prefix)
+      this.bySegments[n] = (this.bySegments[n] ?? 0) + 1
     }
     this.candidates.set(prefix, list)
     const winner = list.reduce((a, b) => compareRoutes(b, a) < 0 ? b : a)
@@ -149,8 +161,11 @@ export function longestPrefixMatch (tables: readonly PrefixTable[], destination:
   let shard = shardOf(candidate, n)
   let segments = countDots(destination) + 1
   for (;;) {
-    const hop = tables[shard].nextHop(candidate)
-    if (hop !== undefined) return hop
+    const table = tables[shard]
+    if (table.hasSegments(segments)) {
+      const hop = table.nextHop(candidate)
+      if (hop !== undefined) return hop
+    }
     const dot = candidate.lastIndexOf('.')
     if (dot < 0) break
     candidate = candidate.slice(0, dot)
@@ -158,6 +173,10 @@ export function longestPrefixMatch (tables: readonly PrefixTable[], destination:
     if (segments === 1) shard = shardOf(candidate, n)
   }
   return tables[shardOf('', n)].nextHop('')
+}
+
+function segmentCount (prefix: string): number {
+  return prefix === '' ? 0 : countDots(prefix) + 1
 }
 
 function countDots (s: string): number {
