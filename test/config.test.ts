@@ -114,6 +114,7 @@ const SPEC_DEFAULTS: Config = {
   },
   accounts: {},
   rates: { backend: 'static', spread: '0', rates: {} },
+  settlement: { host: '127.0.0.1', port: 7771, idempotencyKeyRetentionMs: 86400000, retryMinDelayMs: 100, retryMaxDelayMs: 60000, requestTimeoutMs: 10000 },
   routes: []
 }
 

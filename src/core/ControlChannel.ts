@@ -9,9 +9,12 @@ import type { Reply } from '../protocol/ilp'
 
 export const CONTROL_REQUEST_ID_BASE = 0x80000000
 
+/** An answer to one of our requests: an ILP reply, or an empty BTP RESPONSE (it acknowledges a TRANSFER). */
+export type ControlReply = Reply | { kind: 'ack' }
+
 interface Pending {
   accountId: string
-  resolve: (reply: Reply) => void
+  resolve: (reply: ControlReply) => void
   reject: (err: Error) => void
   timer: NodeJS.Timeout
 }
@@ -29,9 +32,9 @@ export class ControlChannel {
    * Sends an ILP Prepare (already serialized) to the account and resolves with its Fulfill or Reject.
    * Rejects if the account has no link, answers with a BTP error, or does not answer in `timeoutMs`.
    */
-  async request (accountId: string, frame: (requestId: number) => Buffer, timeoutMs: number): Promise<Reply> {
+  async request (accountId: string, frame: (requestId: number) => Buffer, timeoutMs: number): Promise<ControlReply> {
     const requestId = this.allocate()
-    return await new Promise<Reply>((resolve, reject) => {
+    return await new Promise<ControlReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(requestId)
         reject(new ControlRequestError(`no answer from ${accountId} within ${timeoutMs} ms`))
@@ -46,7 +49,7 @@ export class ControlChannel {
   }
 
   /** The answer to one of our requests, from the account's actor: a reply, or why there is none. */
-  answer (accountId: string, requestId: number, reply: Reply | string): void {
+  answer (accountId: string, requestId: number, reply: ControlReply | string): void {
     const p = this.pending.get(requestId)
     if (p === undefined || p.accountId !== accountId) return // late (timed out) or not ours
     this.pending.delete(requestId)
