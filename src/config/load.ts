@@ -546,6 +546,11 @@ function checkCrossFields(config: PlainObject, problems: Problems): void {
   checkRates(config.rates, problems)
 
   const settlement = config.settlement
+  const usesEngine = entriesOf(config.accounts).some(([, a]) => isPlainObject(a) && isPlainObject(a.settlement) &&
+    isPlainObject(a.settlement.method) && a.settlement.method.type === 'rfc0038')
+  if (usesEngine && isPlainObject(settlement) && typeof settlement.port === 'number' && settlement.port !== 0 && portOwner.has(settlement.port)) {
+    problems.add(['settlement', 'port'], `port ${settlement.port} is already used by ${formatPath(['listeners', portOwner.get(settlement.port) as string])}`)
+  }
   if (isPlainObject(settlement) && typeof settlement.retryMinDelayMs === 'number' && typeof settlement.retryMaxDelayMs === 'number' &&
     settlement.retryMinDelayMs > settlement.retryMaxDelayMs) {
     problems.add(['settlement', 'retryMinDelayMs'], `must be <= settlement.retryMaxDelayMs (${settlement.retryMinDelayMs} > ${settlement.retryMaxDelayMs})`)
