@@ -26,7 +26,7 @@ import type { Store } from '../store/Store'
 import type { AccountDirectory } from './AccountDirectory'
 import { CONTROL_REQUEST_ID_BASE, ControlReply } from '../core/ControlChannel'
 import { settlementDue } from '../settlement/amounts'
-import { OUTGOING_COLLECTION, INCOMING_COLLECTION, OutgoingSettlementRecord } from '../settlement/records'
+import { OUTGOING_COLLECTION, INCOMING_COLLECTION, OutgoingSettlementRecord, IncomingSettlementRecord } from '../settlement/records'
 import { MAX_UINT64 } from '../protocol/codec'
 
 export type Relation = 'parent' | 'peer' | 'child'
@@ -227,7 +227,7 @@ function maybeSettle (state: AccountState, deps: AccountDeps): void {
 }
 
 /** An incoming settlement lowers what the account owes; its idempotency record is stored with it. */
-function creditSettlement (state: AccountState, recordKey: string, amount: bigint, record: unknown, deps: AccountDeps): void {
+function creditSettlement (state: AccountState, recordKey: string, amount: bigint, record: IncomingSettlementRecord, deps: AccountDeps): void {
   const id = state.info.id
   state.balance.balance -= amount
   saveBalance(state, deps)

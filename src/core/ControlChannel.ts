@@ -1,7 +1,8 @@
 /**
  * Requests the connector itself makes to a neighbour over its link: ILDCP to a parent, CCP route
- * control and route updates, settlement messages. They are `peer.*` Prepares sent outside the packet
- * path (no balance changes, no forwarding). They take BTP request ids from the upper half of the
+ * control and route updates, settlement messages and in-band settlements. They are `peer.*` Prepares
+ * (or BTP TRANSFERs) sent outside the packet path (no forwarding; a TRANSFER's balance change is the
+ * settlement's, made by the account actor before it is sent). They take BTP request ids from the upper half of the
  * uint32 range, while the account actors number forwarded packets in the lower half, so a reply is
  * told apart by its id alone and comes back here instead of to the packet path.
  */
@@ -29,8 +30,9 @@ export class ControlChannel {
   constructor (private readonly send: (accountId: string, frame: (requestId: number) => Buffer) => boolean) {}
 
   /**
-   * Sends an ILP Prepare (already serialized) to the account and resolves with its Fulfill or Reject.
-   * Rejects if the account has no link, answers with a BTP error, or does not answer in `timeoutMs`.
+   * Sends a frame of ours (a MESSAGE with an ILP Prepare, or a TRANSFER) to the account and resolves with
+   * its Fulfill or Reject, or `ack` for an empty RESPONSE (how a TRANSFER is acknowledged). Rejects if
+   * the account has no link, answers with a BTP error, or does not answer in `timeoutMs`.
    */
   async request (accountId: string, frame: (requestId: number) => Buffer, timeoutMs: number): Promise<ControlReply> {
     const requestId = this.allocate()
