@@ -24,6 +24,8 @@ export class TestEngine {
   /** Messages received from the connector (relayed from the peer's engine). */
   readonly messages: Buffer[] = []
   answerMessage: (data: Buffer) => Buffer = data => Buffer.concat([Buffer.from('engine-got:'), data])
+  /** Called once per new settlement (a new key), as a real engine would then pay on its ledger. */
+  onSettle: ((request: SettleRequest) => void) | undefined
 
   async start (port = 0): Promise<void> {
     const server = createServer((req, res) => { void this.serve(req, res) })
@@ -75,7 +77,10 @@ export class TestEngine {
         return
       }
       if (key === undefined) { res.writeHead(400).end('Idempotency-Key missing'); return }
-      if (!this.settled.has(key)) this.settled.set(key, request)
+      if (!this.settled.has(key)) {
+        this.settled.set(key, request)
+        this.onSettle?.(request)
+      }
       res.writeHead(201, { 'Content-Type': 'application/json' }).end(JSON.stringify({ amount: q.amount, scale: q.scale }))
       return
     }
