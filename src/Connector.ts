@@ -269,7 +269,6 @@ export class Connector {
       accounts,
       store,
       log: this.log.child({ component: 'settlement' }),
-      address: () => this.address,
       now: Date.now,
       tell: (accountId, msg) => this.tell(accountId, msg),
       peerRequest: async (accountId, prepare, timeoutMs) => await this.peerRequest(accountId, prepare, timeoutMs),

@@ -48,7 +48,6 @@ export interface SettlementServiceDeps {
   accounts: Map<string, SettlingAccount>
   store: Store
   log: Logger
-  address: () => string
   now: () => number
   tell: (accountId: string, msg: AccountMessage) => boolean
   /** Sends our own `peer.*` Prepare to the account's peer; resolves with its reply. */

@@ -122,7 +122,6 @@ test('idempotency keys are pruned after their retention (at least a day), not be
     accounts: new Map(),
     store,
     log: pino({ level: 'silent' }),
-    address: () => 'test.a',
     now: () => now,
     tell: () => true,
     peerRequest: async () => { throw new Error('unused') },
