@@ -172,6 +172,13 @@ Rules:
 - Listener ports must be unique (except \`0\`, which picks a free port).
 - btp-server tokens must be unique across accounts.
 - \`btp.reconnectMinDelayMs\` must be <= \`btp.reconnectMaxDelayMs\`.
+- \`routing.routeExpiryMs\` must be more than \`routing.broadcastIntervalMs\` (or neighbours drop our routes
+  between two updates).
+- Settlement amounts (\`threshold\`, \`settleTo\`) are balances in the same sense as \`minBalance\`: what the
+  account owes us, negative when we owe it. \`settleTo\` must be > \`threshold\`, \`threshold\` >= \`minBalance\`
+  and \`settleTo\` <= \`maxBalance\` when those are set. An \`rfc0038\` engine's \`url\` must be \`http://\` or
+  \`https://\`. \`settlement.port\` must differ from the listener ports when an account uses an engine, and
+  \`settlement.retryMinDelayMs\` must be <= \`settlement.retryMaxDelayMs\`.
 - Exchange rates and \`rates.spread\` are **strings** of decimals, never JSON numbers: \`"0.9"\`, \`"1.08"\`,
   \`"1e-7"\` (an exponent is allowed, at most ±100). Rates must be > 0; the spread must be >= 0 and < 1. With
   \`backend\` \`"http"\`, \`url\` must be an \`http://\` or \`https://\` URL and \`maxAgeMs\` >= \`refreshIntervalMs\`.

@@ -32,6 +32,8 @@ import { localAccountId, childAddress, isValidIlpAddress } from './protocol/addr
 import { optionalBigInt } from './protocol/amounts'
 import type { Store, ProvisionedAccount } from './store/Store'
 import { LevelStore } from './store/LevelStore'
+import { SettlementService, SettlingAccount, PEER_SETTLE } from './settlement/SettlementService'
+import { transferFrame, emptyResponseFrame, errorFrame } from './transport/btp'
 
 const ROUTING_SHARDS = 4
 /** The address of a connector with no parent and no `ilpAddress` configured. */
@@ -73,6 +75,8 @@ export class Connector {
   private routing: RoutingTable | undefined
   private readonly accounts = new AccountDirectory()
   private readonly states = new Map<string, AccountState>()
+  /** Each account's settings, as its actor was spawned with them. */
+  private readonly infos = new Map<string, AccountInfo>()
   /** Local-mode accounts created per listener (for the cap). */
   private readonly localCounts = new Map<string, number>()
   /** Local-mode account id → the listener it was made on (its token opens it there only). */
@@ -107,6 +111,8 @@ export class Connector {
   private readonly neighbours = new Map<string, NeighbourSettings>()
   /** Accounts' links coming up and going down. */
   readonly linkState$: Observable<LinkStateEvent> = this.linkStates.asObservable()
+  /** Settlement (RFC 0038 engines, BTP TRANSFER) for the accounts that have it configured. */
+  private settlement: SettlementService | undefined
 
   constructor (readonly config: Config, options: ConnectorOptions = {}) {
     this.log = options.logger ?? createLogger(config.log.level)
@@ -128,11 +134,22 @@ export class Connector {
 
   /** Sends a Prepare of the connector's own (a serialized `peer.*` packet) to an account; resolves with its reply. */
   async peerRequest (accountId: string, prepare: Buffer, timeoutMs = 30000): Promise<Reply> {
-    return await this.control.request(accountId, requestId => ilpFrame(BTP_MESSAGE, requestId, prepare), timeoutMs)
+    const reply = await this.control.request(accountId, requestId => ilpFrame(BTP_MESSAGE, requestId, prepare), timeoutMs)
+    if (reply.kind === 'ack') throw new Error(`${accountId} answered a Prepare with an empty BTP RESPONSE`)
+    return reply
   }
 
   /** Our ILP address ('' until it has been learned from the parent). */
   get address (): string { return this.currentAddress ?? '' }
+
+  /** Sends a BTP TRANSFER (an in-band settlement) on the account's link; resolves when the peer acknowledges it. */
+  async sendTransfer (accountId: string, amount: bigint, key: string, timeoutMs = 30000): Promise<void> {
+    const reply = await this.control.request(accountId, requestId => transferFrame(requestId, amount, key), timeoutMs)
+    if (reply.kind !== 'ack') throw new Error(`${accountId} answered a TRANSFER with an ILP packet`)
+  }
+
+  /** The bound port of the settlement engines' HTTP API (undefined when no account uses an engine). */
+  get settlementPort (): number | undefined { return this.settlement?.port }
 
   /** The port a listener is bound to (useful when it was configured as 0). */
   port (listener: string): number | undefined { return this.ports.get(listener) }
@@ -177,7 +194,13 @@ export class Connector {
         if (handler === undefined) return rejectPacket('F02', this.address, `unsupported peer protocol: ${prepare.destination}`)
         return handler(account, prepare)
       },
-      controlAnswer: (accountId, requestId, reply) => { this.control.answer(accountId, requestId, reply) }
+      controlAnswer: (accountId, requestId, reply) => { this.control.answer(accountId, requestId, reply) },
+      settle: (accountId, key, amount) => { this.settlement?.settle(accountId, key, amount) },
+      settlementCredited: (_accountId, recordKey) => { this.settlement?.credited(recordKey) },
+      incomingTransfer: (accountId, connectionId, requestId, amount, key) => {
+        if (this.settlement === undefined) this.links.send(accountId, connectionId, errorFrame(requestId, 'T00', 'TemporaryError', 'settlement is not running'))
+        else this.settlement.incomingTransfer(accountId, connectionId, requestId, amount, key)
+      }
     }
 
     // Parents first: with no address of our own, we ask one for it before anyone else may connect.
@@ -224,6 +247,7 @@ export class Connector {
     }
     for (const route of this.config.routes) routing.add({ prefix: route.prefix, nextHop: route.account, kind: 'static' })
     for (const id of this.neighbours.keys()) this.registerNeighbour(id)
+    await this.startSettlement(store)
     for (const client of this.clients.slice(started)) client.start()
     this.ready = true
     this.log.info({ address: this.address, accounts: this.accounts.size, listeners: Object.fromEntries(this.ports) }, 'connector started')
@@ -318,6 +342,7 @@ export class Connector {
     if (this.unanswered > 0) this.log.warn({ packetsInFlight: this.unanswered }, 'drain timed out')
     for (const client of this.clients) client.stop()
     this.routeManager?.stop()
+    await this.settlement?.stop()
     this.control.close()
     this.rates.stop()
     // Fulfills waiting for their group commit go out before the links close.
@@ -358,6 +383,31 @@ export class Connector {
     return this.accounts.tell(accountId, msg)
   }
 
+  private async startSettlement (store: Store): Promise<void> {
+    const accounts = new Map<string, SettlingAccount>()
+    for (const [id, account] of Object.entries(this.config.accounts)) {
+      const info = this.infos.get(id)
+      if (account.settlement !== undefined && info !== undefined) accounts.set(id, { info, settlement: account.settlement })
+    }
+    if (accounts.size === 0) return
+    const settlement = new SettlementService({
+      config: this.config.settlement,
+      accounts,
+      store,
+      log: this.log.child({ component: 'settlement' }),
+      now: Date.now,
+      tell: (accountId, msg) => this.tell(accountId, msg),
+      peerRequest: async (accountId, prepare, timeoutMs) => await this.peerRequest(accountId, prepare, timeoutMs),
+      sendTransfer: async (accountId, amount, key, timeoutMs) => { await this.sendTransfer(accountId, amount, key, timeoutMs) },
+      sendFrame: (accountId, connectionId, frame) => this.links.send(accountId, connectionId, frame),
+      transferAnswer: (requestId, error) => error === undefined ? emptyResponseFrame(requestId) : errorFrame(requestId, 'F00', 'NotAcceptedError', error)
+    })
+    this.settlement = settlement
+    this.registerPeerProtocol(PEER_SETTLE, async (account, prepare) => await settlement.fromPeer(account, prepare))
+    this.linkState$.subscribe(event => { if (event.type === 'linkUp') settlement.linkUp(event.accountId) })
+    await settlement.start()
+  }
+
   private addConfiguredAccount (id: string, account: AccountConfig): void {
     const info: AccountInfo = {
       id,
@@ -367,7 +417,14 @@ export class Connector {
       limits: { minBalance: optionalBigInt(account.minBalance), maxBalance: optionalBigInt(account.maxBalance) },
       maxPacketAmount: optionalBigInt(account.maxPacketAmount),
       packetsPerSecond: account.packetsPerSecond,
-      throughputLimit: throughputLimit(account.throughputLimit)
+      throughputLimit: throughputLimit(account.throughputLimit),
+      settlement: account.settlement === undefined
+        ? undefined
+        : {
+            threshold: optionalBigInt(account.settlement.threshold),
+            settleTo: BigInt(account.settlement.settleTo),
+            creditTransfers: account.settlement.method.type === 'btp-transfer' && account.settlement.method.creditIncoming
+          }
     }
     this.spawnAccount(info)
     const sendRoutes = account.sendRoutes ?? account.relation !== 'child'
@@ -394,6 +451,7 @@ export class Connector {
   private spawnAccount (info: AccountInfo): void {
     if (this.accountsParent === undefined || this.deps === undefined) throw new Error('connector not started')
     this.accounts.set(info.id, spawnAccountActor(this.accountsParent, info, this.deps))
+    this.infos.set(info.id, info)
     if (info.address !== undefined) this.routing?.add({ prefix: info.address, nextHop: info.id, kind: 'local' })
   }
 

@@ -115,6 +115,7 @@ const SPEC_DEFAULTS: Config = {
   accounts: {},
   rates: { backend: 'static', spread: '0', rates: {} },
   routing: { broadcastIntervalMs: 30000, routeExpiryMs: 45000, requestTimeoutMs: 10000 },
+  settlement: { host: '127.0.0.1', port: 7771, idempotencyKeyRetentionMs: 86400000, retryMinDelayMs: 100, retryMaxDelayMs: 60000, requestTimeoutMs: 10000 },
   routes: []
 }
 
@@ -966,5 +967,51 @@ describe('rates', () => {
     const file = writeConfig(withRates({ backend: 'http', url: 'http://x.example', format: 'usd-prices' }))
     const config = loadConfig({ file, env: { METAMORPHOSIS_RATES__SPREAD: '0.02', METAMORPHOSIS_RATES__MAX_AGE_MS: '120000' } })
     expect(config.rates).toMatchObject({ backend: 'http', spread: '0.02', maxAgeMs: 120000 })
+  })
+})
+
+describe('settlement', () => {
+  const withSettlement = (settlement: unknown, extra: Record<string, unknown> = {}): Record<string, any> => {
+    const raw = base()
+    raw.accounts.bob = { relation: 'peer', assetCode: 'XRP', assetScale: 9, link: { type: 'btp-server', listener: 'main', token: 'bob-s' }, settlement, ...extra }
+    return raw
+  }
+  const engine = { type: 'rfc0038', url: 'http://127.0.0.1:3000' }
+
+  test('defaults: settleTo "0", creditIncoming false, the listener on loopback, keys kept a day', () => {
+    const config = validateConfig(withSettlement({ threshold: '-1000', method: { type: 'btp-transfer' } }))
+    expect(config.accounts.bob.settlement).toStrictEqual({ threshold: '-1000', settleTo: '0', method: { type: 'btp-transfer', creditIncoming: false } })
+    expect(config.settlement).toStrictEqual({ host: '127.0.0.1', port: 7771, idempotencyKeyRetentionMs: 86400000, retryMinDelayMs: 100, retryMaxDelayMs: 60000, requestTimeoutMs: 10000 })
+    // Nested defaults of accounts are applied (they were not, before accounts had a default).
+    expect(validateConfig({ accounts: { a: { relation: 'peer', assetCode: 'X', assetScale: 0, link: { type: 'btp-server', token: 't' }, throughputLimit: { amount: '5' } } } })
+      .accounts.a.throughputLimit).toStrictEqual({ amount: '5', periodMs: 1000 })
+  })
+
+  test('settleTo must be above the threshold; the threshold reachable above minBalance; settleTo within maxBalance', () => {
+    expectProblem(withSettlement({ threshold: '-1000', settleTo: '-1000', method: engine }), 'accounts.bob.settlement.settleTo', 'greater than settlement.threshold')
+    expectProblem(withSettlement({ threshold: '-1000', settleTo: '-2000', method: engine }), 'accounts.bob.settlement.settleTo', 'greater than settlement.threshold')
+    expectProblem(withSettlement({ threshold: '-1000', method: engine }, { minBalance: '-500' }), 'accounts.bob.settlement.threshold', '>= minBalance')
+    expectProblem(withSettlement({ threshold: '-1000', settleTo: '100', method: engine }, { maxBalance: '50' }), 'accounts.bob.settlement.settleTo', '<= maxBalance')
+    expect(() => validateConfig(withSettlement({ threshold: '-1000', settleTo: '-100', method: engine }, { minBalance: '-1000', maxBalance: '0' }))).not.toThrow()
+  })
+
+  test('amounts are integer strings, the method is one of the two forms, the engine URL http(s)', () => {
+    expectProblem(withSettlement({ threshold: -1000, method: engine }), 'accounts.bob.settlement.threshold', 'integer string')
+    expectProblem(withSettlement({ threshold: '-1000', method: { type: 'lightning' } }), 'accounts.bob.settlement.method.type')
+    expectProblem(withSettlement({ method: { type: 'rfc0038' } }), 'accounts.bob.settlement.method.url')
+    expectProblem(withSettlement({ method: { type: 'rfc0038', url: 'ftp://x' } }), 'accounts.bob.settlement.method.url', 'http: or https:')
+    expectProblem(withSettlement({ method: { type: 'btp-transfer', creditIncoming: 'yes' } }), 'accounts.bob.settlement.method.creditIncoming')
+    expectProblem(withSettlement({ threshold: '-1' }), 'accounts.bob.settlement.method')
+  })
+
+  test('the settlement section: retention at least a day, retries bounded by an hour, ports distinct', () => {
+    expectProblem({ settlement: { idempotencyKeyRetentionMs: 3600000 } }, 'settlement.idempotencyKeyRetentionMs', '86400000')
+    expectProblem({ settlement: { retryMaxDelayMs: 3600001 } }, 'settlement.retryMaxDelayMs')
+    expectProblem({ settlement: { retryMinDelayMs: 500, retryMaxDelayMs: 200 } }, 'settlement.retryMinDelayMs', 'retryMaxDelayMs')
+    const clash = withSettlement({ method: engine })
+    clash.settlement = { port: 7768 }
+    expectProblem(clash, 'settlement.port', 'listeners.main')
+    // Without an engine the settlement listener is never opened, so its port clashes with nothing.
+    expect(() => validateConfig({ listeners: { main: { port: 7771 } } })).not.toThrow()
   })
 })

@@ -5,6 +5,7 @@
  * The reply comes back the same way. Each actor changes only its own state, one message at a time, so
  * no interleaving of packets can overdraw an account.
  */
+import { randomUUID } from 'crypto'
 import * as ILDCP from 'ilp-protocol-ildcp'
 import { spawn, Ref } from 'nact'
 import type { Logger } from 'pino'
@@ -23,8 +24,11 @@ import { LinkEvent, errorFrame, ilpResponseFrame } from '../transport/btp'
 import type { AccountMessage, TransferSource } from './messages'
 import type { Store } from '../store/Store'
 import type { AccountDirectory } from './AccountDirectory'
-import { CONTROL_REQUEST_ID_BASE } from '../core/ControlChannel'
+import { CONTROL_REQUEST_ID_BASE, ControlReply } from '../core/ControlChannel'
 import { NO_HOP } from '../routing/PrefixTable'
+import { settlementDue } from '../settlement/amounts'
+import { OUTGOING_COLLECTION, INCOMING_COLLECTION, OutgoingSettlementRecord, IncomingSettlementRecord } from '../settlement/records'
+import { MAX_UINT64 } from '../protocol/codec'
 
 export type Relation = 'parent' | 'peer' | 'child'
 
@@ -41,6 +45,17 @@ export interface AccountInfo {
   packetsPerSecond?: number
   /** T04 beyond this total amount of Prepares per period from the account. */
   throughputLimit?: { amount: bigint; periodMs: number }
+  /** Settlement with this account (configured accounts only); absent: it never settles. */
+  settlement?: AccountSettlement
+}
+
+export interface AccountSettlement {
+  /** Settle when the balance is at or below this (negative: we owe the peer); undefined: never settle out. */
+  threshold?: bigint
+  /** The balance a settlement brings it back to. */
+  settleTo: bigint
+  /** A BTP TRANSFER from the peer is credited (only for peers settling in-band that we trust). */
+  creditTransfers: boolean
 }
 
 /** A Prepare this account sent us, waiting for the next hop's answer. */
@@ -124,9 +139,15 @@ export interface AccountDeps {
    */
   peerRequest: (account: AccountInfo, prepare: Prepare) => Buffer | Promise<Buffer>
   /** The answer to one of the connector's own requests on this link (ids from CONTROL_REQUEST_ID_BASE). */
-  controlAnswer: (accountId: string, requestId: number, reply: Reply | string) => void
+  controlAnswer: (accountId: string, requestId: number, reply: ControlReply | string) => void
   /** Called with each fresh state (at spawn and at every restart), so the owner can read balances. */
   stateCreated: (state: AccountState) => void
+  /** An outgoing settlement was debited and its record is durable: perform it (engine or BTP TRANSFER). */
+  settle: (accountId: string, key: string, amount: bigint) => void
+  /** An incoming settlement asked for with `creditSettlement` is credited and durable. */
+  settlementCredited: (accountId: string, recordKey: string) => void
+  /** A BTP TRANSFER from an account that may credit them: the settlement service checks and credits it. */
+  incomingTransfer: (accountId: string, connectionId: number, requestId: number, amount: bigint, key: string | undefined) => void
 }
 
 export function initialAccountState (info: AccountInfo, deps: AccountDeps): AccountState {
@@ -177,8 +198,43 @@ function handleOne (state: AccountState, msg: Exclude<AccountMessage, { type: 'b
       state.balance.balance -= msg.amount
       saveBalance(state, deps)
       deps.log.warn({ account: state.info.id, amount: msg.amount.toString() }, 'a Fulfill was stored too late to pass upstream: the sender got R00 and was not charged')
+      if (state.info.settlement !== undefined) maybeSettle(state, deps)
       break
+    case 'creditSettlement': creditSettlement(state, msg.recordKey, msg.amount, msg.record, deps); break
+    case 'checkSettlement': if (state.info.settlement !== undefined) maybeSettle(state, deps); break
   }
+}
+
+/**
+ * Debit first (RFC 0038): when we owe the account past its threshold, the balance is raised to settleTo
+ * and the settlement recorded under a fresh idempotency key in the same group commit; only once both
+ * are durable is it handed to the settlement service, which retries it until it is accepted (after a
+ * restart too). So a settlement is never lost, and never made twice.
+ */
+function maybeSettle (state: AccountState, deps: AccountDeps): void {
+  const s = state.info.settlement as AccountSettlement
+  let amount = settlementDue(state.balance.balance, s.threshold, s.settleTo)
+  if (amount <= 0n) return
+  // One settlement is at most a uint64 (what BTP TRANSFER carries); a larger debt settles in several.
+  if (amount > MAX_UINT64) amount = MAX_UINT64
+  const id = state.info.id
+  const key = randomUUID()
+  state.balance.balance += amount
+  saveBalance(state, deps)
+  const record: OutgoingSettlementRecord = { account: id, amount: amount.toString(), createdAt: deps.now() }
+  deps.store.put(OUTGOING_COLLECTION, key, record)
+  deps.log.info({ account: id, amount: amount.toString(), key, balance: state.balance.balance.toString() }, 'settlement due: debited, sending it')
+  deps.store.afterCommit(() => { deps.settle(id, key, amount) })
+}
+
+/** An incoming settlement lowers what the account owes; its idempotency record is stored with it. */
+function creditSettlement (state: AccountState, recordKey: string, amount: bigint, record: IncomingSettlementRecord, deps: AccountDeps): void {
+  const id = state.info.id
+  state.balance.balance -= amount
+  saveBalance(state, deps)
+  deps.store.put(INCOMING_COLLECTION, recordKey, record)
+  deps.log.info({ account: id, amount: amount.toString(), balance: state.balance.balance.toString() }, 'incoming settlement credited')
+  deps.store.afterCommit(() => { deps.settlementCredited(id, recordKey) })
 }
 
 /**
@@ -293,7 +349,18 @@ function onLinkEvent (state: AccountState, connectionId: number, event: LinkEven
     case 'refuse':
       deps.send(state.info.id, connectionId, errorFrame(event.requestId, event.code, event.name, event.message))
       break
-    case 'ignore': break
+    case 'transfer':
+      // A bare TRANSFER carries no proof of payment: credited only where the account's config says so.
+      if (state.info.settlement?.creditTransfers === true) {
+        deps.incomingTransfer(state.info.id, connectionId, event.requestId, event.amount, event.key)
+      } else {
+        deps.send(state.info.id, connectionId, errorFrame(event.requestId, 'F00', 'NotAcceptedError', `BTP TRANSFER is not accepted from account ${state.info.id}`))
+      }
+      break
+    case 'ignore':
+      // An empty RESPONSE to one of the connector's own requests (a TRANSFER we sent) acknowledges it.
+      if (event.requestId >= CONTROL_REQUEST_ID_BASE) deps.controlAnswer(state.info.id, event.requestId, { kind: 'ack' })
+      break
   }
 }
 
@@ -454,6 +521,7 @@ function onOutgoingReply (state: AccountState, requestId: number, reply: Reply, 
     } else {
       commitOutgoing(state.balance, packet.amount)
       saveBalance(state, deps)
+      if (state.info.settlement !== undefined) maybeSettle(state, deps)
       if (packet.sourceAnswered) {
         deps.log.warn({ account: state.info.id, amount: packet.amount.toString() },
           'Fulfill received after the link dropped and the sender was told T01: honoured, at the connector\'s cost')

@@ -7,6 +7,7 @@ import type { LinkEvent } from '../transport/btp'
 import type { Prepare, Reply } from '../protocol/ilp'
 import type { Asset } from '../protocol/amounts'
 import type { Route, RouteKind } from '../routing/PrefixTable'
+import type { IncomingSettlementRecord } from '../settlement/records'
 
 /** Identifies a forwarded packet at its source: the source account and its sequence number there. */
 export interface TransferSource {
@@ -28,6 +29,14 @@ export type AccountMessage =
   | { type: 'ackTooLate'; amount: bigint }
   /** From the transfer expirer: these packets' deadlines have passed (outgoing ids > 0, incoming < 0). */
   | { type: 'expire'; ids: number[] }
+  /**
+   * From the settlement service: credit an incoming settlement (it lowers what the account owes us) and
+   * store `record` under `recordKey` in the same group commit, so the credit and its idempotency key are
+   * durable together or not at all.
+   */
+  | { type: 'creditSettlement'; recordKey: string; amount: bigint; record: IncomingSettlementRecord }
+  /** Settle now if the balance is at or past the threshold (at start, and when the link comes up). */
+  | { type: 'checkSettlement' }
   /** Several messages from one sender, delivered as one mailbox entry (see AccountDirectory). */
   | { type: 'batch'; messages: AccountMessage[] }
 

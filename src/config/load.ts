@@ -421,6 +421,44 @@ function checkAmounts(owner: unknown, at: ConfigPath, problems: Problems): void 
   ) {
     problems.add([...at, 'minBalance'], `must be <= maxBalance ("${minBalance}" > "${maxBalance}")`)
   }
+  checkSettlement(owner, at, problems)
+}
+
+/**
+ * An account's settlement settings against its limits. The balance is what the account owes us, so
+ * settling (we pay the peer) raises it from at or below `threshold` up to `settleTo`.
+ */
+function checkSettlement(account: PlainObject, at: ConfigPath, problems: Problems): void {
+  const settlement = account.settlement
+  if (!isPlainObject(settlement)) return
+  const int = new RegExp(INT_STRING_PATTERN)
+  const amount = (v: unknown): bigint | undefined => (typeof v === 'string' && int.test(v) ? BigInt(v) : undefined)
+  const threshold = amount(settlement.threshold)
+  const settleTo = amount(settlement.settleTo)
+  const minBalance = amount(account.minBalance)
+  const maxBalance = amount(account.maxBalance)
+  const here = [...at, 'settlement']
+  if (threshold !== undefined && settleTo !== undefined && settleTo <= threshold) {
+    problems.add([...here, 'settleTo'], `must be greater than settlement.threshold ("${settleTo}" <= "${threshold}"): settling raises the balance from the threshold to settleTo`)
+  }
+  if (threshold !== undefined && minBalance !== undefined && threshold < minBalance) {
+    problems.add([...here, 'threshold'], `must be >= minBalance ("${threshold}" < "${minBalance}"), or the balance never reaches it`)
+  }
+  if (settleTo !== undefined && maxBalance !== undefined && settleTo > maxBalance) {
+    problems.add([...here, 'settleTo'], `must be <= maxBalance ("${settleTo}" > "${maxBalance}")`)
+  }
+  const method = settlement.method
+  if (isPlainObject(method) && method.type === 'rfc0038' && typeof method.url === 'string' && method.url !== '') {
+    let url: URL | undefined
+    try {
+      url = new URL(method.url)
+    } catch {
+      problems.add([...here, 'method', 'url'], 'must be a valid URL such as "http://127.0.0.1:3000"')
+    }
+    if (url !== undefined && url.protocol !== 'http:' && url.protocol !== 'https:') {
+      problems.add([...here, 'method', 'url'], `must use the http: or https: scheme (got "${url.protocol}")`)
+    }
+  }
 }
 
 /** Rate values and the spread, beyond their grammar: exact ranges (decimals parsed exactly). */
@@ -511,6 +549,17 @@ function checkCrossFields(config: PlainObject, problems: Problems): void {
   if (isPlainObject(routing) && typeof routing.routeExpiryMs === 'number' && typeof routing.broadcastIntervalMs === 'number' &&
     routing.routeExpiryMs <= routing.broadcastIntervalMs) {
     problems.add(['routing', 'routeExpiryMs'], `must be more than routing.broadcastIntervalMs (${routing.routeExpiryMs} <= ${routing.broadcastIntervalMs}), or neighbours drop our routes between two updates`)
+  }
+
+  const settlement = config.settlement
+  const usesEngine = entriesOf(config.accounts).some(([, a]) => isPlainObject(a) && isPlainObject(a.settlement) &&
+    isPlainObject(a.settlement.method) && a.settlement.method.type === 'rfc0038')
+  if (usesEngine && isPlainObject(settlement) && typeof settlement.port === 'number' && settlement.port !== 0 && portOwner.has(settlement.port)) {
+    problems.add(['settlement', 'port'], `port ${settlement.port} is already used by ${formatPath(['listeners', portOwner.get(settlement.port) as string])}`)
+  }
+  if (isPlainObject(settlement) && typeof settlement.retryMinDelayMs === 'number' && typeof settlement.retryMaxDelayMs === 'number' &&
+    settlement.retryMinDelayMs > settlement.retryMaxDelayMs) {
+    problems.add(['settlement', 'retryMinDelayMs'], `must be <= settlement.retryMaxDelayMs (${settlement.retryMinDelayMs} > ${settlement.retryMaxDelayMs})`)
   }
 
   // Reconnection delays.

@@ -69,12 +69,13 @@ function Uint64Amount(description: string) {
   })
 }
 
-function SignedAmount(description: string) {
+function SignedAmount(description: string, options: Record<string, unknown> = {}) {
   return Type.String({
     pattern: INT_STRING_PATTERN,
     docType: 'integer string',
     errorMessage: 'must be an integer string such as "-1000" or "5000" (amounts are strings, not numbers)',
-    description
+    description,
+    ...options
   })
 }
 
@@ -271,6 +272,63 @@ export const LinkSchema = Type.Union([BtpServerLinkSchema, BtpClientLinkSchema],
   description: 'How the account is connected; "type" selects the form.'
 })
 
+export const EngineSettlementMethodSchema = Type.Object(
+  {
+    type: Type.Literal('rfc0038', { description: 'Settle through a settlement engine with the RFC 0038 HTTP API.' }),
+    url: Type.String({
+      minLength: 1,
+      docType: 'http:// or https:// URL',
+      description:
+        'Base URL of the settlement engine, e.g. "http://127.0.0.1:3000". The connector creates the account there (POST /accounts), asks it to settle (POST /accounts/<id>/settlements) and relays its messages (POST /accounts/<id>/messages). The engine calls the connector back on the `settlement` listener.'
+    })
+  },
+  { additionalProperties: false, description: 'An RFC 0038 settlement engine.' }
+)
+
+export const BtpTransferSettlementMethodSchema = Type.Object(
+  {
+    type: Type.Literal('btp-transfer', { description: 'Settle in-band: a BTP TRANSFER on the account\'s link.' }),
+    creditIncoming: Type.Boolean({
+      default: false,
+      description:
+        'When true, a BTP TRANSFER from the peer is credited to the account (lowers what it owes us). Off by default: a bare TRANSFER carries no proof of payment, so only turn it on for a peer whose TRANSFERs you trust (its own settlement is checked elsewhere). When false, incoming TRANSFERs are refused with a BTP error.'
+    })
+  },
+  { additionalProperties: false, description: 'BTP TRANSFER on the peer\'s link.' }
+)
+
+export const AccountSettlementSchema = Type.Object(
+  {
+    threshold: Type.Optional(SignedAmount(
+      'Settle when the balance falls to this value or below. The balance is what the account owes us, so a negative value is what we owe the peer: "-10000" settles once we owe it 10000 or more. No outgoing settlement when absent (incoming settlements are still credited). Must be >= minBalance when both are set.'
+    )),
+    settleTo: SignedAmount(
+      'After a settlement the balance is this value: we pay settleTo − balance. Must be greater than threshold and <= maxBalance.',
+      { default: '0' }
+    ),
+    method: Type.Union([EngineSettlementMethodSchema, BtpTransferSettlementMethodSchema], {
+      description: 'How this account settles; "type" selects the form.'
+    })
+  },
+  { additionalProperties: false, description: 'Settlement with this peer. Absent: the account never settles and incoming settlements for it are refused.' }
+)
+
+export const SettlementSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface of the HTTP listener settlement engines call (RFC 0038 "accounting system" API). Keep it on loopback or a private network: it credits balances.' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 7771, description: 'Port of that listener; 0 picks a free port. It is opened only when an account uses an rfc0038 engine.' }),
+    idempotencyKeyRetentionMs: Type.Integer({
+      minimum: 86400000,
+      default: 86400000,
+      description: 'How long the idempotency key of an incoming settlement is kept (at least 24 hours, as RFC 0038 requires): a request repeated within it is answered as the first, never credited twice.'
+    }),
+    retryMinDelayMs: Type.Integer({ exclusiveMinimum: 0, default: 100, description: 'First delay before an outgoing settlement the engine or the peer did not accept is retried (then doubled, with jitter).' }),
+    retryMaxDelayMs: Type.Integer({ exclusiveMinimum: 0, maximum: 3600000, default: 60000, description: 'Longest delay between retries of an outgoing settlement (RFC 0038: at most one hour). Retries never stop until accepted.' }),
+    requestTimeoutMs: Type.Integer({ exclusiveMinimum: 0, default: 10000, description: 'How long a request to a settlement engine, or a settlement message to a peer, may take.' })
+  },
+  { additionalProperties: false, default: {}, description: 'Settlement: the listener for settlement engines and the retry policy of outgoing settlements.' }
+)
+
 export const AccountSchema = Type.Object(
   {
     relation: Type.Union([Type.Literal('parent'), Type.Literal('peer'), Type.Literal('child')], {
@@ -300,9 +358,16 @@ export const AccountSchema = Type.Object(
     receiveRoutes: Type.Optional(Type.Boolean({
       docDefault: 'true for parents and peers, false for children',
       description: 'Whether we ask this account for its routes (CCP) and accept them. A child may only announce routes under its own address.'
-    }))
+    })),
+    settlement: Type.Optional(AccountSettlementSchema)
   },
-  { additionalProperties: false, description: 'An account with a peer connector.' }
+  {
+    additionalProperties: false,
+    // Needed so that Value.Default descends into the entries of the `accounts` record (the defaults of
+    // throughputLimit.periodMs and of the settlement settings).
+    default: {},
+    description: 'An account with a peer connector.'
+  }
 )
 
 export const RoutingSchema = Type.Object(
@@ -442,6 +507,7 @@ export const ConfigSchema = Type.Object(
     }),
     rates: RatesSchema,
     routing: RoutingSchema,
+    settlement: SettlementSchema,
     routes: Type.Array(RouteSchema, { default: [], description: 'Static routes: an address prefix and the account to forward to. They take precedence over every other route (local accounts, routes learned from neighbours, the parent default route).' })
   },
   { additionalProperties: false, description: 'Metamorphosis connector configuration.' }
@@ -470,6 +536,8 @@ export type RoutingConfig = Static<typeof RoutingSchema>
 export type RatesConfig = Static<typeof RatesSchema>
 export type StaticRatesConfig = Static<typeof StaticRatesSchema>
 export type HttpRatesConfig = Static<typeof HttpRatesSchema>
+export type AccountSettlementConfig = Static<typeof AccountSettlementSchema>
+export type SettlementConfig = Static<typeof SettlementSchema>
 
 /** Non-standard keywords this module puts on schemas (see the header comment). */
 export interface ConfigSchemaExtras {

@@ -1,7 +1,8 @@
 /**
  * Requests the connector itself makes to a neighbour over its link: ILDCP to a parent, CCP route
- * control and route updates, settlement messages. They are `peer.*` Prepares sent outside the packet
- * path (no balance changes, no forwarding). They take BTP request ids from the upper half of the
+ * control and route updates, settlement messages and in-band settlements. They are `peer.*` Prepares
+ * (or BTP TRANSFERs) sent outside the packet path (no forwarding; a TRANSFER's balance change is the
+ * settlement's, made by the account actor before it is sent). They take BTP request ids from the upper half of the
  * uint32 range, while the account actors number forwarded packets in the lower half, so a reply is
  * told apart by its id alone and comes back here instead of to the packet path.
  */
@@ -9,9 +10,12 @@ import type { Reply } from '../protocol/ilp'
 
 export const CONTROL_REQUEST_ID_BASE = 0x80000000
 
+/** An answer to one of our requests: an ILP reply, or an empty BTP RESPONSE (it acknowledges a TRANSFER). */
+export type ControlReply = Reply | { kind: 'ack' }
+
 interface Pending {
   accountId: string
-  resolve: (reply: Reply) => void
+  resolve: (reply: ControlReply) => void
   reject: (err: Error) => void
   timer: NodeJS.Timeout
 }
@@ -26,12 +30,13 @@ export class ControlChannel {
   constructor (private readonly send: (accountId: string, frame: (requestId: number) => Buffer) => boolean) {}
 
   /**
-   * Sends an ILP Prepare (already serialized) to the account and resolves with its Fulfill or Reject.
-   * Rejects if the account has no link, answers with a BTP error, or does not answer in `timeoutMs`.
+   * Sends a frame of ours (a MESSAGE with an ILP Prepare, or a TRANSFER) to the account and resolves with
+   * its Fulfill or Reject, or `ack` for an empty RESPONSE (how a TRANSFER is acknowledged). Rejects if
+   * the account has no link, answers with a BTP error, or does not answer in `timeoutMs`.
    */
-  async request (accountId: string, frame: (requestId: number) => Buffer, timeoutMs: number): Promise<Reply> {
+  async request (accountId: string, frame: (requestId: number) => Buffer, timeoutMs: number): Promise<ControlReply> {
     const requestId = this.allocate()
-    return await new Promise<Reply>((resolve, reject) => {
+    return await new Promise<ControlReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(requestId)
         reject(new ControlRequestError(`no answer from ${accountId} within ${timeoutMs} ms`))
@@ -46,7 +51,7 @@ export class ControlChannel {
   }
 
   /** The answer to one of our requests, from the account's actor: a reply, or why there is none. */
-  answer (accountId: string, requestId: number, reply: Reply | string): void {
+  answer (accountId: string, requestId: number, reply: ControlReply | string): void {
     const p = this.pending.get(requestId)
     if (p === undefined || p.accountId !== accountId) return // late (timed out) or not ours
     this.pending.delete(requestId)

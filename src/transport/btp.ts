@@ -4,7 +4,7 @@
  */
 import * as Btp from 'btp-packet'
 import { decodePrepare, decodeReply, Prepare, Reply, TYPE_PREPARE } from '../protocol/ilp'
-import { readIlpFrame, ilpFrame, IlpFrame, BTP_MESSAGE, BTP_RESPONSE } from '../protocol/codec'
+import { readIlpFrame, ilpFrame, IlpFrame, BTP_MESSAGE, BTP_RESPONSE, MAX_UINT64 } from '../protocol/codec'
 
 export const ILP_PROTOCOL = 'ilp'
 
@@ -20,6 +20,8 @@ export type LinkEvent =
   | { type: 'error'; requestId: number; code: string; name: string; message: string }
   /** A frame we answer with a BTP error (TRANSFER, unknown sub-protocol, unparsable frame...). */
   | { type: 'refuse'; requestId: number; code: string; name: string; message: string }
+  /** A BTP TRANSFER (in-band settlement): `key`, when the sender gives one, identifies it across resends. */
+  | { type: 'transfer'; requestId: number; amount: bigint; key?: string }
   /** A RESPONSE or ERROR that is not for a packet we can relay (nothing to do). */
   | { type: 'ignore'; requestId: number }
 
@@ -88,10 +90,33 @@ function decodeOtherFrame (frame: Buffer): LinkEvent {
       return { type: 'error', requestId, code: err.code, name: err.name, message: err.data }
     }
     case Btp.TYPE_TRANSFER:
-      return refuse(requestId, 'F00', 'NotAcceptedError', 'BTP TRANSFER is not accepted: this connector does not settle over BTP yet')
+      return transferEvent(requestId, btp.data as Btp.BtpTransfer)
     default:
       return refuse(requestId, 'F01', 'InvalidFieldsError', `unknown BTP frame type ${String(btp.type)}`)
   }
+}
+
+/** The protocolData entry carrying a TRANSFER's idempotency key (sent by us; a plain plugin sends none). */
+export const TRANSFER_KEY_PROTOCOL = 'settlement_id'
+
+function transferEvent (requestId: number, transfer: Btp.BtpTransfer): LinkEvent {
+  const text = String(transfer.amount)
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(text) || BigInt(text) > MAX_UINT64) {
+    return refuse(requestId, 'F01', 'InvalidFieldsError', `TRANSFER amount is not a uint64: ${text.slice(0, 40)}`)
+  }
+  const keyEntry = transfer.protocolData.find(p => p.protocolName === TRANSFER_KEY_PROTOCOL)
+  const key = keyEntry === undefined ? undefined : keyEntry.data.toString('utf8')
+  if (key !== undefined && !/^[\x21-\x7e]{1,128}$/.test(key)) return refuse(requestId, 'F01', 'InvalidFieldsError', 'TRANSFER settlement_id is not 1 to 128 printable ASCII characters')
+  return { type: 'transfer', requestId, amount: BigInt(text), key }
+}
+
+/** A BTP TRANSFER of `amount` (a settlement), with our idempotency key in its protocol data. */
+export function transferFrame (requestId: number, amount: bigint, key: string): Buffer {
+  return Btp.serialize({
+    type: Btp.TYPE_TRANSFER,
+    requestId,
+    data: { amount: amount.toString(), protocolData: [{ protocolName: TRANSFER_KEY_PROTOCOL, contentType: Btp.MIME_TEXT_PLAIN_UTF8, data: Buffer.from(key, 'utf8') }] }
+  })
 }
 
 function refuse (requestId: number, code: string, name: string, message: string): LinkEvent {

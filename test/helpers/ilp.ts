@@ -211,3 +211,51 @@ export async function forwardOnce (senderUrl: string, receiverUrl: string, amoun
     await Promise.all([within(sender.disconnect(), 2000), within(receiver.disconnect(), 2000)])
   }
 }
+
+// ---- an ilp-plugin-btp peer that settles in-band ------------------------------------------------
+
+/** A Plugin that also sends and receives BTP TRANSFERs. */
+export interface MoneyPlugin extends Plugin {
+  /** Sends a TRANSFER; with `key`, named by a settlement_id entry as Metamorphosis sends them. */
+  sendMoney: (amount: string, key?: string) => Promise<void>
+  /** Amounts of the TRANSFERs received, in order (with the settlement_id the sender gave, if any). */
+  received: Array<{ amount: string; key?: string }>
+  /** Those refused (see refuseMoney). */
+  refused: Array<{ amount: string; key?: string }>
+  /** When set, the next TRANSFERs are answered with a BTP error instead of being accepted. */
+  refuseMoney: number
+  /** Called after a TRANSFER was refused. */
+  onRefused?: () => void
+}
+
+/**
+ * ilp-plugin-btp 1.5.0 is the base class of settling plugins: its `sendMoney` does nothing and an
+ * incoming TRANSFER makes it answer with an error. Like those plugins, this one subclasses it: a
+ * TRANSFER goes out through the plugin's own `_call`, and an incoming one is recorded and acknowledged.
+ */
+export function moneyPlugin (server: string): MoneyPlugin {
+  interface BtpInternals {
+    _call: (to: string, packet: unknown) => Promise<unknown>
+    _handleMoney: (from: string, packet: { data: { amount: string; protocolData: Array<{ protocolName: string; data: Buffer }> } }) => Promise<unknown[]>
+  }
+  const plugin = btpClient(server) as unknown as MoneyPlugin & BtpInternals
+  plugin.received = []
+  plugin.refused = []
+  plugin.refuseMoney = 0
+  plugin._handleMoney = async (_from, packet) => {
+    const key = packet.data.protocolData.find(p => p.protocolName === 'settlement_id')?.data.toString()
+    if (plugin.refuseMoney > 0) {
+      plugin.refuseMoney--
+      plugin.refused.push({ amount: packet.data.amount, key })
+      setImmediate(() => plugin.onRefused?.())
+      throw new Error('not now')
+    }
+    plugin.received.push(key === undefined ? { amount: packet.data.amount } : { amount: packet.data.amount, key })
+    return []
+  }
+  plugin.sendMoney = async (amount: string, key?: string) => {
+    const protocolData = key === undefined ? [] : [{ protocolName: 'settlement_id', contentType: Btp.MIME_TEXT_PLAIN_UTF8, data: Buffer.from(key) }]
+    await plugin._call('', { type: Btp.TYPE_TRANSFER, requestId: randomBytes(4).readUInt32BE(0), data: { amount, protocolData } })
+  }
+  return plugin
+}

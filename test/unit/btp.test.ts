@@ -1,6 +1,6 @@
 import * as Btp from 'btp-packet'
 import * as IlpPacket from 'ilp-packet'
-import { decodeFrame, decodeAuth, authFrame } from '../../src/transport/btp'
+import { decodeFrame, decodeAuth, authFrame, transferFrame } from '../../src/transport/btp'
 import { amountTooLargeData } from '../../src/protocol/ilp'
 
 const condition = Buffer.alloc(32, 7)
@@ -40,9 +40,9 @@ describe('decodeFrame', () => {
     expect(decodeFrame(junk)).toMatchObject({ type: 'refuse', requestId: 0x0102, code: 'F01' })
     expect(decodeFrame(Buffer.from([1]))).toMatchObject({ type: 'refuse', requestId: 0 })
   })
-  it('refuses TRANSFER until settlement exists', () => {
-    const ev = decodeFrame(Btp.serializeTransfer({ amount: '10' }, 9, []))
-    expect(ev).toMatchObject({ type: 'refuse', requestId: 9, code: 'F00' })
+  it('reads a TRANSFER (the account actor decides whether to credit it), with its settlement_id when given', () => {
+    expect(decodeFrame(Btp.serializeTransfer({ amount: '10' }, 9, []))).toStrictEqual({ type: 'transfer', requestId: 9, amount: 10n, key: undefined })
+    expect(decodeFrame(transferFrame(10, 18446744073709551615n, 'k-1'))).toStrictEqual({ type: 'transfer', requestId: 10, amount: 18446744073709551615n, key: 'k-1' })
   })
   it('refuses a MESSAGE without the ilp sub-protocol', () => {
     const ev = decodeFrame(Btp.serializeMessage(3, [{ protocolName: 'foo', contentType: 0, data: Buffer.alloc(1) }]))
