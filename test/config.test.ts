@@ -266,6 +266,14 @@ describe('schema checks', () => {
     expectProblem({ btp: { reconnectMaxDelayMs: 0 } }, 'btp.reconnectMaxDelayMs')
   })
 
+  test('routing: routeExpiryMs > broadcastIntervalMs; sendRoutes / receiveRoutes are booleans', () => {
+    expectProblem({ routing: { broadcastIntervalMs: 1000, routeExpiryMs: 1000 } }, 'routing.routeExpiryMs', 'broadcastIntervalMs')
+    expectProblem({ routing: { routeExpiryMs: 20000 } }, 'routing.routeExpiryMs', 'broadcastIntervalMs')
+    const account = { relation: 'peer', assetCode: 'XRP', assetScale: 9, link: { type: 'btp-server', token: 't' } }
+    expectProblem({ accounts: { p: { ...account, sendRoutes: 'yes' } } }, 'accounts.p.sendRoutes')
+    expect(validateConfig({ accounts: { p: { ...account, receiveRoutes: false } } }).accounts.p.receiveRoutes).toBe(false)
+  })
+
   test('reconnectMinDelayMs <= reconnectMaxDelayMs', () => {
     expectProblem({ btp: { reconnectMinDelayMs: 5000, reconnectMaxDelayMs: 1000 } }, 'btp.reconnectMinDelayMs', 'reconnectMaxDelayMs')
     expectProblem({ btp: { reconnectMinDelayMs: 40000 } }, 'btp.reconnectMinDelayMs', 'reconnectMaxDelayMs')
