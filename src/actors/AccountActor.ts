@@ -47,6 +47,8 @@ export interface AccountInfo {
   throughputLimit?: { amount: bigint; periodMs: number }
   /** Settlement with this account (configured accounts only); absent: it never settles. */
   settlement?: AccountSettlement
+  /** The connector itself receives for this account (SPSP/STREAM): each committed Fulfill is reported to `deps.received`. */
+  receiving?: boolean
 }
 
 export interface AccountSettlement {
@@ -148,6 +150,11 @@ export interface AccountDeps {
   settlementCredited: (accountId: string, recordKey: string) => void
   /** A BTP TRANSFER from an account that may credit them: the settlement service checks and credits it. */
   incomingTransfer: (accountId: string, connectionId: number, requestId: number, amount: bigint, key: string | undefined) => void
+  /**
+   * A Fulfill to a receiving account was committed (its balance already lowered by `amount`): the
+   * receiver records it in this same handler run, so it rides the same group commit as the balance.
+   */
+  received?: (accountId: string, amount: bigint, condition: Buffer) => void
 }
 
 export function initialAccountState (info: AccountInfo, deps: AccountDeps): AccountState {
@@ -522,6 +529,7 @@ function onOutgoingReply (state: AccountState, requestId: number, reply: Reply, 
       commitOutgoing(state.balance, packet.amount)
       saveBalance(state, deps)
       if (state.info.settlement !== undefined) maybeSettle(state, deps)
+      if (state.info.receiving === true) deps.received?.(state.info.id, packet.amount, packet.condition)
       if (packet.sourceAnswered) {
         deps.log.warn({ account: state.info.id, amount: packet.amount.toString() },
           'Fulfill received after the link dropped and the sender was told T01: honoured, at the connector\'s cost')
