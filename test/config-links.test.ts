@@ -23,12 +23,12 @@ const withAccounts = (accounts: Record<string, unknown>, extra: Record<string, u
 })
 
 describe('http links', () => {
-  test('incoming, outgoing, or both; the listener defaults to 127.0.0.1:7769', () => {
+  test('incoming, outgoing, or both; the listener defaults to 127.0.0.1:7770', () => {
     const config = validateConfig(withAccounts({
       p: { relation: 'peer', ...usd, link: { type: 'http', incoming: { token: 'in' }, outgoing: { url: 'https://peer.example/ilp', token: 'out', peerName: 'us' } } },
       q: { relation: 'peer', ...usd, link: { type: 'http', outgoing: { url: 'http://127.0.0.1:9000/', token: 'out' } } }
     }))
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 7769 })
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 7770 })
     expect(config.accounts.p.link).toEqual({ type: 'http', incoming: { token: 'in' }, outgoing: { url: 'https://peer.example/ilp', token: 'out', peerName: 'us' } })
   })
 
@@ -85,10 +85,10 @@ describe('plugin links', () => {
 })
 
 describe('receiver links', () => {
-  test('a child; wellKnown off by default; the SPSP listener defaults to 127.0.0.1:7770', () => {
+  test('a child; wellKnown off by default; the SPSP listener defaults to 127.0.0.1:7772', () => {
     const config = validateConfig(withAccounts({ shop: { relation: 'child', ...usd, link: { type: 'receiver' } } }))
     expect(config.accounts.shop.link).toEqual({ type: 'receiver', wellKnown: false })
-    expect(config.spsp).toEqual({ host: '127.0.0.1', port: 7770 })
+    expect(config.spsp).toEqual({ host: '127.0.0.1', port: 7772 })
   })
 
   test('not a child, two at /.well-known/pay, a settlement: each named', () => {

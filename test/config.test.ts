@@ -116,8 +116,8 @@ const SPEC_DEFAULTS: Config = {
   rates: { backend: 'static', spread: '0', rates: {} },
   routing: { broadcastIntervalMs: 30000, routeExpiryMs: 45000, requestTimeoutMs: 10000 },
   settlement: { host: '127.0.0.1', port: 7771, idempotencyKeyRetentionMs: 86400000, retryMinDelayMs: 100, retryMaxDelayMs: 60000, requestTimeoutMs: 10000 },
-  http: { host: '127.0.0.1', port: 7769 },
-  spsp: { host: '127.0.0.1', port: 7770 },
+  http: { host: '127.0.0.1', port: 7770 },
+  spsp: { host: '127.0.0.1', port: 7772 },
   routes: []
 }
 

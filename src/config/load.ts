@@ -563,7 +563,8 @@ function checkListenerPorts(config: PlainObject, portOwner: Map<number, string>,
   ]
   const used = new Map<number, string>([...portOwner].map(([port, name]) => [port, formatPath(['listeners', name])]))
   const settlement = config.settlement
-  if (isPlainObject(settlement) && typeof settlement.port === 'number') used.set(settlement.port, 'settlement.port')
+  const usesEngine = accounts.some(a => isPlainObject(a.settlement) && isPlainObject(a.settlement.method) && a.settlement.method.type === 'rfc0038')
+  if (usesEngine && isPlainObject(settlement) && typeof settlement.port === 'number') used.set(settlement.port, 'settlement.port')
   for (const [section, isOpened] of opened) {
     const value = config[section]
     if (!isOpened || !isPlainObject(value) || typeof value.port !== 'number' || value.port === 0) continue

@@ -336,7 +336,7 @@ export const LinkSchema = Type.Union([BtpServerLinkSchema, BtpClientLinkSchema, 
 export const HttpListenerSchema = Type.Object(
   {
     host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface of the ILP-over-HTTP listener.' }),
-    port: Type.Integer({ minimum: 0, maximum: 65535, default: 7769, description: 'Port of that listener; 0 picks a free port. It is opened only when an account has an http link with `incoming` set.' })
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 7770, description: 'Port of that listener; 0 picks a free port. It is opened only when an account has an http link with `incoming` set.' })
   },
   { additionalProperties: false, default: {}, description: 'The listener ILP-over-HTTP peers POST to (accounts with an http link).' }
 )
@@ -344,7 +344,7 @@ export const HttpListenerSchema = Type.Object(
 export const SpspSchema = Type.Object(
   {
     host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface of the SPSP listener. Behind a TLS proxy for public payment pointers ($host/<account> resolves to https://host/<account>).' }),
-    port: Type.Integer({ minimum: 0, maximum: 65535, default: 7770, description: 'Port of that listener; 0 picks a free port. It is opened only when an account has a receiver link.' })
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 7772, description: 'Port of that listener; 0 picks a free port. It is opened only when an account has a receiver link.' })
   },
   { additionalProperties: false, default: {}, description: 'The SPSP endpoints (RFC 0009) of the receiving accounts.' }
 )
