@@ -97,7 +97,7 @@ describe('bad input', () => {
     expect(connector.account('hp')).toEqual(before)
   })
 
-  test('not a POST: 405; another content type: 415; an empty body: 400', async () => {
+  test('not a POST: 405; another content type: 415; an empty body: 400; too large: 413', async () => {
     const get = await fetch(ourUrl, { headers: { Authorization: 'Bearer peer-to-us' } })
     expect(get.status).toBe(405)
     expect(get.headers.get('allow')).toBe('POST')
@@ -105,6 +105,9 @@ describe('bad input', () => {
     expect(json.status).toBe(415)
     const empty = await post(ourUrl, Buffer.alloc(0), { Authorization: 'Bearer peer-to-us', 'Content-Type': 'application/octet-stream' })
     expect(empty.status).toBe(400)
+    // An ILP packet is at most 32767 bytes of data plus a header: 64 KiB is no packet.
+    const huge = await post(ourUrl, Buffer.alloc(64 * 1024, 12), { Authorization: 'Bearer peer-to-us', 'Content-Type': 'application/octet-stream' })
+    expect(huge.status).toBe(413)
   })
 
   test('a body that is not a Prepare gets 400 naming it; a malformed Prepare gets an ILP Reject F01', async () => {
