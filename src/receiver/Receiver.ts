@@ -101,10 +101,12 @@ export class Receiver {
   /**
    * Called by the account actor, inside the handler run that commits a Fulfill to this account:
    * the amount (in the account's asset) is added to its totals and to its STREAM connection's receipt.
+   * `packets` counts the fulfilled packets that carried money.
    */
   credit (accountId: string, amount: bigint, condition: Buffer, now: number): void {
     const account = this.accounts.get(accountId)
-    if (account === undefined) return
+    // A Fulfill of 0 (STREAM closing frames, for one) carries no money: nothing to record.
+    if (account === undefined || amount === 0n) return
     const connection = account.link.takeConnection(condition) ?? ''
     account.totals = { amount: (BigInt(account.totals.amount) + amount).toString(), packets: account.totals.packets + 1 }
     this.deps.store.put(TOTALS_COLLECTION, accountId, account.totals)

@@ -10,7 +10,7 @@ export const SECRETS_COLLECTION = 'receiver-secrets'
 export interface ReceiverTotals {
   /** The sum of the amounts credited, a decimal string (a sum may outgrow 64 bits). */
   amount: string
-  /** Fulfilled packets credited. */
+  /** Fulfilled packets credited (those carrying money; a Fulfill of 0 is not recorded). */
   packets: number
 }
 
