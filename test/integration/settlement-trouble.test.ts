@@ -4,24 +4,15 @@
  * for it; and idempotency keys pruned only after their retention. Balances are what the account owes
  * the connector; expected values are worked out in the comments.
  */
-import { randomBytes } from 'crypto'
+
 import * as IlpPacket from 'ilp-packet'
 import pino from 'pino'
 import { createConnector, validateConfig, Connector, MemoryStore } from '../../src'
-import { connected, parseReply, within, Plugin, sha256 } from '../helpers/ilp'
+import { connected, parseReply, within, Plugin, sha256, payCarryingFulfillment as pay, fulfilFromData as fulfil } from '../helpers/ilp'
 import { freePort, eventually } from '../helpers/connectorProcess'
 import { TestEngine } from '../helpers/settlementEngine'
 import { SettlementService } from '../../src/settlement/SettlementService'
 import { INCOMING_COLLECTION, OUTGOING_COLLECTION, OutgoingSettlementRecord } from '../../src/settlement/records'
-
-async function pay (from: Plugin, destination: string, amount: number): Promise<string> {
-  const fulfillment = randomBytes(32)
-  const reply = parseReply(await from.sendData(IlpPacket.serializeIlpPrepare({
-    destination, amount: String(amount), executionCondition: sha256(fulfillment), expiresAt: new Date(Date.now() + 10000), data: fulfillment
-  })))
-  return reply.type === 'fulfill' ? 'fulfill' : `${reply.code} ${reply.message}`
-}
-const fulfil = async (data: Buffer): Promise<Buffer> => IlpPacket.serializeIlpFulfill({ fulfillment: IlpPacket.deserializeIlpPrepare(data).data, data: Buffer.alloc(0) })
 
 describe('an engine in trouble', () => {
   let engine: TestEngine
