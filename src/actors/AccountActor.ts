@@ -20,7 +20,8 @@ import {
 import { forwardedPrepareFrame } from '../protocol/codec'
 import { Bucket, fullBucket, take } from '../protocol/limits'
 import { LinkEvent, errorFrame, ilpResponseFrame } from '../transport/btp'
-import type { AccountMessage, TransferSource } from './messages'
+import type { AccountMessage, AccountLimitSettings, TransferSource } from './messages'
+import { optionalBigInt } from '../protocol/amounts'
 import type { Store } from '../store/Store'
 import type { AccountDirectory } from './AccountDirectory'
 import { CONTROL_REQUEST_ID_BASE } from '../core/ControlChannel'
@@ -126,6 +127,8 @@ export interface AccountDeps {
   controlAnswer: (accountId: string, requestId: number, reply: Reply | string) => void
   /** Called with each fresh state (at spawn and at every restart), so the owner can read balances. */
   stateCreated: (state: AccountState) => void
+  /** Reports an admin balance adjustment applied (its new committed balance, saved with the next group commit). */
+  balanceAdjusted?: (accountId: string, adjustmentId: number, balance: string) => void
 }
 
 export function initialAccountState (info: AccountInfo, deps: AccountDeps): AccountState {
@@ -177,6 +180,14 @@ function handleOne (state: AccountState, msg: Exclude<AccountMessage, { type: 'b
       saveBalance(state, deps)
       deps.log.warn({ account: state.info.id, amount: msg.amount.toString() }, 'a Fulfill was stored too late to pass upstream: the sender got R00 and was not charged')
       break
+    case 'adjustBalance':
+      // Inside the actor, so it cannot interleave with a packet's hold, commit or release.
+      state.balance.balance += BigInt(msg.amount)
+      saveBalance(state, deps)
+      deps.log.info({ account: state.info.id, amount: msg.amount, reason: msg.reason, balance: state.balance.balance.toString() }, 'balance adjusted by an operator')
+      deps.balanceAdjusted?.(state.info.id, msg.adjustmentId, state.balance.balance.toString())
+      break
+    case 'setLimits': setLimits(state, msg.limits, deps); break
   }
 }
 
@@ -266,6 +277,22 @@ export function sendAcks (state: AccountState, deps: AccountDeps): void {
       deps.directory.tell(id, { type: 'ackTooLate', amount: ack.amount })
     }
   })
+}
+
+/**
+ * New limits from the admin API. `info` is changed in place: the actor's spawn closure holds the same
+ * object. Rate buckets start full under their new sizes.
+ */
+function setLimits (state: AccountState, limits: AccountLimitSettings, deps: AccountDeps): void {
+  const info = state.info
+  info.limits = { minBalance: optionalBigInt(limits.minBalance), maxBalance: optionalBigInt(limits.maxBalance) }
+  info.maxPacketAmount = optionalBigInt(limits.maxPacketAmount)
+  info.packetsPerSecond = limits.packetsPerSecond
+  info.throughputLimit = limits.throughputLimit === undefined ? undefined : { amount: BigInt(limits.throughputLimit.amount), periodMs: limits.throughputLimit.periodMs }
+  const now = deps.now()
+  state.packetBucket = info.packetsPerSecond === undefined ? undefined : fullBucket(BigInt(info.packetsPerSecond), 1000, now)
+  state.amountBucket = info.throughputLimit === undefined ? undefined : fullBucket(info.throughputLimit.amount, info.throughputLimit.periodMs, now)
+  deps.log.info({ account: info.id }, 'account limits changed by an operator')
 }
 
 // ---- this account sends us something -------------------------------------------------------------

@@ -383,6 +383,36 @@ export const RatesSchema = Type.Union([StaticRatesSchema, HttpRatesSchema], {
     'Exchange rates between asset codes; "backend" selects the form. When absent: static with no rates (only the same asset code converts; other pairs get F02).'
 })
 
+export const AdminSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: false,
+      description:
+        'When true, the admin HTTP API (accounts, balances, routes, status, metrics; see docs/admin-api.yaml) is served. Off by default, so that the embedded default needs no secret; turn it on with a token, e.g. METAMORPHOSIS_ADMIN__ENABLED=true METAMORPHOSIS_ADMIN__TOKEN=....'
+    }),
+    host: Type.String({
+      minLength: 1,
+      default: '127.0.0.1',
+      description: 'Interface the admin API listens on (loopback by default: it is off the packet path and for operators only).'
+    }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 7769, description: 'TCP port of the admin API; 0 picks a free port.' }),
+    token: Type.Optional(Type.String({
+      minLength: 16,
+      secret: true,
+      errorMessage: 'must be a string of at least 16 characters',
+      description:
+        'Bearer token every admin API call must present (Authorization: Bearer TOKEN). Required when enabled; at least 16 characters. Never logged.'
+    })),
+    metricsPort: Type.Optional(Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      description:
+        'When set, Prometheus metrics are served without a token at /metrics on a listener of their own on this port (same host); when absent, /metrics is on the admin API and needs the admin token like every other call.'
+    }))
+  },
+  { additionalProperties: false, default: {}, description: 'The admin HTTP API for operators (see docs/admin-api.yaml).' }
+)
+
 export const ConfigSchema = Type.Object(
   {
     ilpAddress: Type.String({
@@ -412,7 +442,8 @@ export const ConfigSchema = Type.Object(
       description: 'Accounts by id (ids use only letters, digits, "_", "~", "-": they become ILP address segments).'
     }),
     rates: RatesSchema,
-    routes: Type.Array(RouteSchema, { default: [], description: 'Static routes: an address prefix and the account to forward to. They take precedence over local accounts and the parent default route.' })
+    routes: Type.Array(RouteSchema, { default: [], description: 'Static routes: an address prefix and the account to forward to. They take precedence over local accounts and the parent default route.' }),
+    admin: AdminSchema
   },
   { additionalProperties: false, description: 'Metamorphosis connector configuration.' }
 )
@@ -439,6 +470,7 @@ export type RouteConfig = Static<typeof RouteSchema>
 export type RatesConfig = Static<typeof RatesSchema>
 export type StaticRatesConfig = Static<typeof StaticRatesSchema>
 export type HttpRatesConfig = Static<typeof HttpRatesSchema>
+export type AdminConfig = Static<typeof AdminSchema>
 
 /** Non-standard keywords this module puts on schemas (see the header comment). */
 export interface ConfigSchemaExtras {

@@ -1,0 +1,182 @@
+/**
+ * The admin HTTP API (docs/admin-api.yaml): off the packet path, on its own listener (loopback by
+ * default), JSON in and out. Every call but GET /healthz presents the admin token
+ * (`Authorization: Bearer TOKEN`); /healthz tells a load balancer only "ok" or not, so it needs none.
+ * Bad input gets a 4xx naming the problem, checked before anything is applied; every change is
+ * recorded in the audit log once it has been applied.
+ */
+import { createServer, IncomingMessage, Server, ServerResponse } from 'http'
+import { createHash, timingSafeEqual } from 'crypto'
+import type { AddressInfo } from 'net'
+import type { Logger } from 'pino'
+import type { Connector } from '../Connector'
+import type { AdminConfig } from '../config'
+import type { Store } from '../store/Store'
+import { AuditLog } from './AuditLog'
+import { HttpError, statusOf, intParam, onlyParams, ok, type ApiRequest, type HandlerResult, type Caller } from './http'
+import * as accounts from './handlers/accounts'
+import * as routes from './handlers/routes'
+import { status, healthz } from './handlers/status'
+
+/** Largest request body accepted. */
+const MAX_BODY_BYTES = 64 * 1024
+
+type Handler = (req: ApiRequest, params: string[]) => HandlerResult | Promise<HandlerResult>
+
+interface Route {
+  method: string
+  /** Path segments; "*" matches one segment, passed to the handler. */
+  path: string[]
+  handler: Handler
+}
+
+export class AdminApi {
+  private server: Server | undefined
+  private readonly audit: AuditLog
+  private readonly tokenDigest: Buffer
+  private readonly routes: Route[]
+  port: number | undefined
+  metricsPort: number | undefined
+
+  constructor (private readonly connector: Connector, private readonly config: AdminConfig, store: Store, private readonly log: Logger) {
+    if (config.token === undefined) throw new Error('admin.token is required when the admin API is enabled')
+    this.tokenDigest = digest(config.token)
+    this.audit = new AuditLog(store)
+    const c = connector
+    this.routes = [
+      { method: 'GET', path: ['status'], handler: req => status(c, req) },
+      { method: 'GET', path: ['accounts'], handler: req => accounts.listAccounts(c, req) },
+      { method: 'POST', path: ['accounts'], handler: async req => await accounts.createAccount(c, req) },
+      { method: 'GET', path: ['accounts', '*'], handler: (req, [id]) => accounts.getAccount(c, req, id) },
+      { method: 'PATCH', path: ['accounts', '*'], handler: async (req, [id]) => await accounts.updateAccount(c, req, id) },
+      { method: 'DELETE', path: ['accounts', '*'], handler: async (req, [id]) => await accounts.deleteAccount(c, req, id) },
+      { method: 'GET', path: ['accounts', '*', 'balance'], handler: (req, [id]) => accounts.getBalance(c, req, id) },
+      { method: 'POST', path: ['accounts', '*', 'balance', 'adjustments'], handler: async (req, [id]) => await accounts.adjustBalance(c, req, id) },
+      { method: 'GET', path: ['routes'], handler: req => routes.listRoutes(c, req) },
+      { method: 'POST', path: ['routes'], handler: async req => await routes.addRoute(c, req) },
+      { method: 'DELETE', path: ['routes', '*'], handler: async (req, [prefix]) => await routes.removeRoute(c, req, prefix) },
+      { method: 'GET', path: ['audit'], handler: async req => await this.listAudit(req) }
+    ]
+  }
+
+  async listen (): Promise<number> {
+    const server = createServer((req, res) => { void this.serve(req, res) })
+    // Slow or idle clients must not hold sockets for long: this listener is for short JSON calls.
+    server.requestTimeout = 30000
+    server.headersTimeout = 10000
+    server.keepAliveTimeout = 5000
+    this.server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.config.port, this.config.host, () => { server.off('error', reject); resolve() })
+    })
+    this.port = (server.address() as AddressInfo).port
+    this.log.info({ host: this.config.host, port: this.port }, 'admin API ready')
+    return this.port
+  }
+
+  async close (): Promise<void> {
+    const server = this.server
+    if (server === undefined) return
+    this.server = undefined
+    await new Promise<void>(resolve => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
+  }
+
+  private async serve (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let result: HandlerResult
+    let headers: Record<string, string> = {}
+    try {
+      result = await this.handle(req)
+    } catch (err) {
+      const s = statusOf(err)
+      if (s.status >= 500) this.log.error({ err, method: req.method, url: req.url }, 'admin API call failed')
+      result = { status: s.status, body: { error: s.message } }
+      headers = s.headers
+    }
+    if (res.headersSent || res.destroyed) return
+    if (result.text !== undefined) {
+      res.writeHead(result.status, { ...headers, 'content-type': result.contentType ?? 'text/plain; charset=utf-8' })
+      res.end(result.text)
+      return
+    }
+    const payload = JSON.stringify(result.body, null, 2) + '\n'
+    res.writeHead(result.status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+    res.end(payload)
+  }
+
+  private async handle (req: IncomingMessage): Promise<HandlerResult> {
+    const url = new URL(req.url ?? '/', 'http://admin.invalid')
+    let segments: string[]
+    try {
+      segments = url.pathname.split('/').filter(s => s !== '').map(decodeURIComponent)
+    } catch {
+      throw new HttpError(400, 'path: not a valid URL path')
+    }
+    const method = req.method ?? 'GET'
+    if (method === 'GET' && segments.length === 1 && segments[0] === 'healthz') {
+      req.resume()
+      return healthz(this.connector)
+    }
+    // Authenticate before reading the body or saying which paths exist.
+    const caller = this.authenticate(req)
+    const candidates = this.routes.filter(r => matches(r.path, segments))
+    if (candidates.length === 0) throw new HttpError(404, `no such path: ${url.pathname}`)
+    const route = candidates.find(r => r.method === method)
+    if (route === undefined) {
+      const allowed = candidates.map(r => r.method).join(', ')
+      throw new HttpError(405, `method ${method} is not allowed on ${url.pathname} (allowed: ${allowed})`, { allow: allowed })
+    }
+    const body = await readBody(req)
+    const params = route.path.flatMap((p, i) => p === '*' ? [segments[i]] : [])
+    const result = await route.handler({ method, segments, query: url.searchParams, caller, body }, params)
+    if (result.audit !== undefined) this.audit.record(caller, result.audit)
+    return result
+  }
+
+  private authenticate (req: IncomingMessage): Caller {
+    const header = req.headers.authorization
+    const challenge = { 'www-authenticate': 'Bearer realm="metamorphosis-admin"' }
+    if (header === undefined || header === '') throw new HttpError(401, 'missing admin token: send "Authorization: Bearer TOKEN"', challenge)
+    const match = /^Bearer (.+)$/.exec(header)
+    if (match === null) throw new HttpError(401, 'malformed Authorization header: expected "Bearer TOKEN"', challenge)
+    // Compared as digests of equal length, in constant time.
+    if (!timingSafeEqual(digest(match[1]), this.tokenDigest)) throw new HttpError(401, 'wrong admin token', challenge)
+    return { who: 'admin', remote: req.socket.remoteAddress ?? 'unknown' }
+  }
+
+  private async listAudit (req: ApiRequest): Promise<HandlerResult> {
+    onlyParams(req.query, ['limit', 'before'])
+    const limit = intParam(req.query, 'limit', 1, 1000, 100)
+    const before = req.query.get('before') ?? undefined
+    return ok(await this.audit.list(limit, before))
+  }
+}
+
+function digest (token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest()
+}
+
+function matches (pattern: string[], segments: string[]): boolean {
+  return pattern.length === segments.length && pattern.every((p, i) => p === '*' || p === segments[i])
+}
+
+/** The JSON body, if any: 413 beyond the limit, 400 when it is not JSON. */
+async function readBody (req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `body: larger than ${MAX_BODY_BYTES} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  if (size === 0) return undefined
+  const text = Buffer.concat(chunks).toString('utf8')
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw new HttpError(400, `body: not valid JSON (${err instanceof Error ? err.message : String(err)})`)
+  }
+}
