@@ -157,6 +157,10 @@ async function startOurs ({ durability = 'strict', logLevel = 'warn', maxAccount
     METAMORPHOSIS_DATA_DIR: dataDir,
     METAMORPHOSIS_LOG__LEVEL: logLevel
   })
+  // BENCH_ADMIN=1: with the admin API on (so metrics are counted on the packet path), to measure their cost.
+  if (process.env.BENCH_ADMIN === '1') {
+    Object.assign(env, { METAMORPHOSIS_ADMIN__ENABLED: 'true', METAMORPHOSIS_ADMIN__TOKEN: 'bench-admin-token-0123456789', METAMORPHOSIS_ADMIN__PORT: '0' })
+  }
   let started = false
   const name = `ours-${durability}-${++seq}`
   const child = spawnTracked(name, process.execPath, [...NODE_FLAGS, ...OURS_NODE_FLAGS, main], {

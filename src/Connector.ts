@@ -29,6 +29,7 @@ import { optionalBigInt } from './protocol/amounts'
 import type { Store, ProvisionedAccount, StoredLink } from './store/Store'
 import { OperationError } from './core/errors'
 import { AdminApi } from './admin/AdminApi'
+import { Metrics } from './metrics/Metrics'
 import { parseBtpUrl } from './transport/BtpClient'
 import { isValidSegment } from './config'
 import { LevelStore } from './store/LevelStore'
@@ -128,6 +129,8 @@ export class Connector {
   private readonly adjustments = new Map<number, (balance: string) => void>()
   private nextAdjustmentId = 1
   private admin: AdminApi | undefined
+  /** Prometheus metrics (kept only when the admin API, which serves them, is enabled). */
+  private metrics: Metrics | undefined
   private startedAt = 0
 
   constructor (readonly config: Config, options: ConnectorOptions = {}) {
@@ -170,6 +173,15 @@ export class Connector {
     this.routing = new RoutingTable(this.system, ROUTING_SHARDS, this.log.child({ component: 'routing' }))
     const routing = this.routing
     await this.rates.start()
+    const metrics = this.config.admin.enabled
+      ? this.metrics = new Metrics({
+        accountIds: () => this.accounts.ids(),
+        accountOrigin: (id) => this.accountOrigin(id),
+        account: (id) => this.account(id),
+        routingTableSize: () => routing.size,
+        packetsInFlight: () => this.unanswered
+      })
+      : undefined
     this.deps = {
       ilpAddress: () => this.config.ilpAddress,
       expiry: this.config.packets,
@@ -192,6 +204,7 @@ export class Connector {
         return handler(account, prepare)
       },
       controlAnswer: (accountId, requestId, reply) => { this.control.answer(accountId, requestId, reply) },
+      observePacket: metrics === undefined ? undefined : (accountId, outcome, latencyMs) => { metrics.packet(accountId, outcome, latencyMs) },
       balanceAdjusted: (accountId, adjustmentId, balance) => {
         const done = this.adjustments.get(adjustmentId)
         this.adjustments.delete(adjustmentId)
@@ -228,7 +241,7 @@ export class Connector {
     this.links.startPinging(this.config.btp.pingIntervalMs)
     this.startedAt = Date.now()
     if (this.config.admin.enabled) {
-      this.admin = new AdminApi(this, this.config.admin, store, this.log.child({ component: 'admin' }))
+      this.admin = new AdminApi(this, this.config.admin, store, this.metrics, this.log.child({ component: 'admin' }))
       await this.admin.listen()
     }
     this.log.info({ address: this.address, accounts: this.accounts.size, listeners: Object.fromEntries(this.ports), admin: this.admin?.port, metrics: this.admin?.metricsPort }, 'connector started')
@@ -450,6 +463,7 @@ export class Connector {
       this.localCounts.set(listener, (this.localCounts.get(listener) ?? 1) - 1)
     }
     this.apiAccounts.delete(id)
+    this.metrics?.forget(id)
     this.routing?.removeNextHop(id)
     for (const [prefix, account] of this.apiRoutes) {
       if (account !== id) continue

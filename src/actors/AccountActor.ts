@@ -52,6 +52,8 @@ interface IncomingPacket {
   condition: Buffer
   /** When the sender is answered R00 if the next hop has not reported back (the safety net). */
   deadline: number
+  /** When it arrived (for the latency metric). */
+  receivedAt: number
 }
 
 /** A Prepare we sent this account on behalf of another, waiting for its answer. */
@@ -129,6 +131,11 @@ export interface AccountDeps {
   stateCreated: (state: AccountState) => void
   /** Reports an admin balance adjustment applied (its new committed balance, saved with the next group commit). */
   balanceAdjusted?: (accountId: string, adjustmentId: number, balance: string) => void
+  /**
+   * Each Prepare from an account answered: "fulfilled" or the reject code, with its time in flight when
+   * it was forwarded (metrics). On the packet path: must be cheap.
+   */
+  observePacket?: (accountId: string, outcome: string, latencyMs?: number) => void
 }
 
 export function initialAccountState (info: AccountInfo, deps: AccountDeps): AccountState {
@@ -306,6 +313,7 @@ function onLinkEvent (state: AccountState, connectionId: number, event: LinkEven
     case 'prepare': onIncomingPrepare(state, connectionId, event.requestId, event.prepare, deps); break
     case 'badPrepare':
       answer(state, connectionId, event.requestId, rejectPacket('F01', deps.ilpAddress(), `invalid packet: ${event.reason}`), deps)
+      deps.observePacket?.(state.info.id, 'F01')
       break
     case 'reply': onOutgoingReply(state, event.requestId, event.reply, deps); break
     case 'error':
@@ -385,13 +393,14 @@ function onIncomingPrepare (state: AccountState, connectionId: number, requestId
   // The safety net: should the next hop never report back, the sender still gets R00 — one message
   // window after the next hop's deadline, and never after the sender's own expiry.
   const deadline = Math.min(prepare.expiresAt, expiry.expiresAt + deps.expiry.minMessageWindowMs)
-  state.incoming.set(seq, { connectionId, requestId, amount: prepare.amount, expiresAt: prepare.expiresAt, condition: prepare.executionCondition, deadline })
+  state.incoming.set(seq, { connectionId, requestId, amount: prepare.amount, expiresAt: prepare.expiresAt, condition: prepare.executionCondition, deadline, receivedAt: now })
   deps.expireAt(info.id, -seq, deadline)
 }
 
 /** Answers a Prepare from this account's link with a reject of our own (a function, not a per-packet closure). */
 function rejectIncoming (state: AccountState, connectionId: number, requestId: number, deps: AccountDeps, code: RejectCode, message: string, data?: Buffer): void {
   answer(state, connectionId, requestId, rejectPacket(code, deps.ilpAddress(), message, data), deps)
+  deps.observePacket?.(state.info.id, code)
 }
 
 /** `peer.config` (RFC 0031): a child learns its address and asset from us. */
@@ -511,6 +520,7 @@ function onForwardResult (state: AccountState, seq: number, reply: Reply, condit
   }
   state.incoming.delete(seq)
   deps.answered(1)
+  if (deps.observePacket !== undefined) deps.observePacket(state.info.id, reply.kind === 'fulfill' ? 'fulfilled' : reply.code, deps.now() - packet.receivedAt)
 }
 
 function saveBalance (state: AccountState, deps: AccountDeps): void {
@@ -542,6 +552,7 @@ function onExpire (state: AccountState, ids: number[], deps: AccountDeps): void 
       if (packet.deadline > now) { deps.expireAt(state.info.id, id, packet.deadline); continue }
       state.incoming.delete(-id)
       deps.answered(1)
+      deps.observePacket?.(state.info.id, 'R00', now - packet.receivedAt)
       releaseIncoming(state.balance, packet.amount)
       deps.send(state.info.id, packet.connectionId,
         ilpResponseFrame(packet.requestId, rejectPacket('R00', address, 'no answer from the next hop before the packet expired')))

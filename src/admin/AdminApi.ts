@@ -12,6 +12,7 @@ import type { Logger } from 'pino'
 import type { Connector } from '../Connector'
 import type { AdminConfig } from '../config'
 import type { Store } from '../store/Store'
+import type { Metrics } from '../metrics/Metrics'
 import { AuditLog } from './AuditLog'
 import { HttpError, statusOf, intParam, onlyParams, ok, type ApiRequest, type HandlerResult, type Caller } from './http'
 import * as accounts from './handlers/accounts'
@@ -32,13 +33,14 @@ interface Route {
 
 export class AdminApi {
   private server: Server | undefined
+  private metricsServer: Server | undefined
   private readonly audit: AuditLog
   private readonly tokenDigest: Buffer
   private readonly routes: Route[]
   port: number | undefined
   metricsPort: number | undefined
 
-  constructor (private readonly connector: Connector, private readonly config: AdminConfig, store: Store, private readonly log: Logger) {
+  constructor (private readonly connector: Connector, private readonly config: AdminConfig, store: Store, private readonly metrics: Metrics | undefined, private readonly log: Logger) {
     if (config.token === undefined) throw new Error('admin.token is required when the admin API is enabled')
     this.tokenDigest = digest(config.token)
     this.audit = new AuditLog(store)
@@ -57,9 +59,12 @@ export class AdminApi {
       { method: 'DELETE', path: ['routes', '*'], handler: async (req, [prefix]) => await routes.removeRoute(c, req, prefix) },
       { method: 'GET', path: ['audit'], handler: async req => await this.listAudit(req) }
     ]
+    // Metrics need the token here, unless they have a listener of their own.
+    if (config.metricsPort === undefined) this.routes.push({ method: 'GET', path: ['metrics'], handler: async () => await this.scrape() })
   }
 
   async listen (): Promise<number> {
+    if (this.config.metricsPort !== undefined) await this.listenForMetrics(this.config.metricsPort)
     const server = createServer((req, res) => { void this.serve(req, res) })
     // Slow or idle clients must not hold sockets for long: this listener is for short JSON calls.
     server.requestTimeout = 30000
@@ -75,14 +80,51 @@ export class AdminApi {
     return this.port
   }
 
+  /**
+   * Metrics on a listener of their own (same host), without a token: for a Prometheus that cannot
+   * present one. It serves GET /metrics and nothing else.
+   */
+  private async listenForMetrics (port: number): Promise<void> {
+    const server = createServer((req, res) => {
+      req.resume()
+      const path = new URL(req.url ?? '/', 'http://metrics.invalid').pathname
+      if (req.method !== 'GET' || path !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+        res.end('only GET /metrics is served here\n')
+        return
+      }
+      this.scrape().then(r => {
+        res.writeHead(200, { 'content-type': r.contentType ?? 'text/plain' })
+        res.end(r.text)
+      }, (err: unknown) => {
+        this.log.error({ err }, 'metrics scrape failed')
+        res.writeHead(500)
+        res.end()
+      })
+    })
+    this.metricsServer = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, this.config.host, () => { server.off('error', reject); resolve() })
+    })
+    this.metricsPort = (server.address() as AddressInfo).port
+    this.log.info({ host: this.config.host, port: this.metricsPort }, 'metrics listener ready')
+  }
+
+  private async scrape (): Promise<HandlerResult> {
+    if (this.metrics === undefined) throw new HttpError(404, 'metrics are not collected')
+    const { contentType, text } = await this.metrics.scrape()
+    return { status: 200, body: undefined, text, contentType }
+  }
+
   async close (): Promise<void> {
-    const server = this.server
-    if (server === undefined) return
+    const servers = [this.server, this.metricsServer].filter((s): s is Server => s !== undefined)
     this.server = undefined
-    await new Promise<void>(resolve => {
+    this.metricsServer = undefined
+    await Promise.all(servers.map(async server => await new Promise<void>(resolve => {
       server.close(() => resolve())
       server.closeAllConnections()
-    })
+    })))
   }
 
   private async serve (req: IncomingMessage, res: ServerResponse): Promise<void> {
