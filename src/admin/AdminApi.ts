@@ -2,6 +2,7 @@
  * The admin HTTP API (docs/admin-api.yaml): off the packet path, on its own listener (loopback by
  * default), JSON in and out. Every call but GET /healthz presents the admin token
  * (`Authorization: Bearer TOKEN`); /healthz tells a load balancer only "ok" or not, so it needs none.
+ * An account's API key (see ApiKeys) may be presented instead, for that account's balance and history only.
  * Bad input gets a 4xx naming the problem, checked before anything is applied; every change is
  * recorded in the audit log once it has been applied.
  */
@@ -14,6 +15,8 @@ import type { AdminConfig } from '../config'
 import type { Store } from '../store/Store'
 import type { Metrics } from '../metrics/Metrics'
 import { AuditLog } from './AuditLog'
+import { ApiKeys, isApiKey } from './ApiKeys'
+import * as keys from './handlers/keys'
 import { HttpError, statusOf, intParam, onlyParams, ok, type ApiRequest, type HandlerResult, type Caller } from './http'
 import * as accounts from './handlers/accounts'
 import * as routes from './handlers/routes'
@@ -29,12 +32,15 @@ interface Route {
   /** Path segments; "*" matches one segment, passed to the handler. */
   path: string[]
   handler: Handler
+  /** An API key of the account named by the first "*" may call it (admin-only otherwise). */
+  key?: true
 }
 
 export class AdminApi {
   private server: Server | undefined
   private metricsServer: Server | undefined
   private readonly audit: AuditLog
+  readonly keys: ApiKeys
   private readonly tokenDigest: Buffer
   private readonly routes: Route[]
   port: number | undefined
@@ -44,15 +50,29 @@ export class AdminApi {
     if (config.token === undefined) throw new Error('admin.token is required when the admin API is enabled')
     this.tokenDigest = digest(config.token)
     this.audit = new AuditLog(store)
+    this.keys = new ApiKeys(store)
     const c = connector
+    const k = this.keys
     this.routes = [
       { method: 'GET', path: ['status'], handler: req => status(c, req) },
       { method: 'GET', path: ['accounts'], handler: req => accounts.listAccounts(c, req) },
       { method: 'POST', path: ['accounts'], handler: async req => await accounts.createAccount(c, req) },
       { method: 'GET', path: ['accounts', '*'], handler: (req, [id]) => accounts.getAccount(c, req, id) },
       { method: 'PATCH', path: ['accounts', '*'], handler: async (req, [id]) => await accounts.updateAccount(c, req, id) },
-      { method: 'DELETE', path: ['accounts', '*'], handler: async (req, [id]) => await accounts.deleteAccount(c, req, id) },
-      { method: 'GET', path: ['accounts', '*', 'balance'], handler: (req, [id]) => accounts.getBalance(c, req, id) },
+      {
+        method: 'DELETE',
+        path: ['accounts', '*'],
+        handler: async (req, [id]) => {
+          const result = await accounts.deleteAccount(c, req, id)
+          // Its keys go with it (its history stays readable with the admin token).
+          k.revokeAll(id)
+          return result
+        }
+      },
+      { method: 'GET', path: ['accounts', '*', 'balance'], handler: (req, [id]) => accounts.getBalance(c, req, id), key: true },
+      { method: 'GET', path: ['accounts', '*', 'keys'], handler: (req, [id]) => keys.listKeys(k, req, id) },
+      { method: 'POST', path: ['accounts', '*', 'keys'], handler: (req, [id]) => keys.createKey(c, k, req, id) },
+      { method: 'DELETE', path: ['accounts', '*', 'keys', '*'], handler: (req, [id, keyId]) => keys.revokeKey(k, req, id, keyId) },
       { method: 'POST', path: ['accounts', '*', 'balance', 'adjustments'], handler: async (req, [id]) => await accounts.adjustBalance(c, req, id) },
       { method: 'GET', path: ['routes'], handler: req => routes.listRoutes(c, req) },
       { method: 'POST', path: ['routes'], handler: async req => await routes.addRoute(c, req) },
@@ -64,6 +84,7 @@ export class AdminApi {
   }
 
   async listen (): Promise<number> {
+    await this.keys.load()
     if (this.config.metricsPort !== undefined) await this.listenForMetrics(this.config.metricsPort)
     const server = createServer((req, res) => { void this.serve(req, res) })
     // Slow or idle clients must not hold sockets for long: this listener is for short JSON calls.
@@ -171,8 +192,11 @@ export class AdminApi {
       const allowed = candidates.map(r => r.method).join(', ')
       throw new HttpError(405, `method ${method} is not allowed on ${url.pathname} (allowed: ${allowed})`, { allow: allowed })
     }
-    const body = await readBody(req)
     const params = route.path.flatMap((p, i) => p === '*' ? [segments[i]] : [])
+    if (caller.account !== undefined && (route.key !== true || params[0] !== caller.account)) {
+      throw new HttpError(403, `an API key may only read the balance and history of its own account (${caller.account}); this call needs the admin token`)
+    }
+    const body = await readBody(req)
     const result = await route.handler({ method, segments, query: url.searchParams, caller, body }, params)
     if (result.audit !== undefined) this.audit.record(caller, result.audit)
     return result
@@ -184,6 +208,11 @@ export class AdminApi {
     if (header === undefined || header === '') throw new HttpError(401, 'missing admin token: send "Authorization: Bearer TOKEN"', challenge)
     const match = /^Bearer (.+)$/.exec(header)
     if (match === null) throw new HttpError(401, 'malformed Authorization header: expected "Bearer TOKEN"', challenge)
+    if (isApiKey(match[1])) {
+      const key = this.keys.check(match[1])
+      if (key === undefined) throw new HttpError(401, 'unknown or revoked API key', challenge)
+      return { who: `key:${key.id}`, remote: req.socket.remoteAddress ?? 'unknown', account: key.account }
+    }
     // Compared as digests of equal length, in constant time.
     if (!timingSafeEqual(digest(match[1]), this.tokenDigest)) throw new HttpError(401, 'wrong admin token', challenge)
     return { who: 'admin', remote: req.socket.remoteAddress ?? 'unknown' }

@@ -12,10 +12,15 @@ export class HttpError extends Error {
   }
 }
 
-/** Who made a call: the operator (admin token). Recorded in the audit log with the remote address. */
+/**
+ * Who made a call: the operator (admin token), or the holder of an account's API key ("key:<id>", with
+ * its account). Recorded in the audit log with the remote address.
+ */
 export interface Caller {
-  who: 'admin'
+  who: string
   remote: string
+  /** Set for an API key: the one account it may read. */
+  account?: string
 }
 
 export interface ApiRequest {

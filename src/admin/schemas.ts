@@ -80,3 +80,8 @@ export const AddRouteSchema = Type.Object(
   { additionalProperties: false }
 )
 export type AddRouteBody = Static<typeof AddRouteSchema>
+
+export const CreateKeySchema = Type.Object(
+  { label: Type.Optional(Type.String({ minLength: 1, maxLength: 100, errorMessage: 'must be a string of 1 to 100 characters' })) },
+  { additionalProperties: false }
+)

@@ -238,6 +238,51 @@ describe('accounts at run time', () => {
   })
 })
 
+let aliceKey: string
+
+describe('per-account API keys', () => {
+  test('create (shown once), list (no secret), and what a key may do: its balance only', async () => {
+    const created = await admin.call('POST', '/accounts/alice/keys', { label: 'wallet' })
+    expect(created.status).toBe(201)
+    expect(created.body.key).toMatch(/^mmk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/)
+    expect(created.body.key.slice(4, 20)).toBe(created.body.id)
+    aliceKey = created.body.key
+    const listed = await admin.call('GET', '/accounts/alice/keys')
+    expect(listed.body).toEqual([{ id: created.body.id, account: 'alice', label: 'wallet', createdAt: created.body.createdAt }])
+    expect(listed.text).not.toContain(aliceKey.slice(21))
+
+    const asKey = adminClient(admin.port, aliceKey)
+    const balance = await asKey.call('GET', '/accounts/alice/balance')
+    expect(balance.status).toBe(200)
+    expect(balance.body.balance).toBe('1097') // 1100 − 10 + 7 (see above)
+    for (const [method, path] of [['GET', '/accounts/carol/balance'], ['GET', '/accounts'], ['GET', '/accounts/alice'], ['GET', '/status'], ['GET', '/audit'], ['GET', '/accounts/alice/keys'], ['DELETE', '/accounts/alice'], ['GET', '/metrics']]) {
+      const r = await asKey.call(method, path, undefined)
+      expect({ method, path, status: r.status }).toEqual({ method, path, status: 403 })
+      expect(r.body.error).toMatch(/an API key may only read the balance and history of its own account \(alice\)/)
+    }
+    const adjust = await asKey.call('POST', '/accounts/alice/balance/adjustments', { amount: '-1000', reason: 'mine' })
+    expect(adjust.status).toBe(403)
+    expect((await admin.call('GET', '/accounts/alice/balance')).body.balance).toBe('1097')
+  })
+
+  test('bad input and revocation', async () => {
+    expect((await admin.call('POST', '/accounts/nobody/keys', {})).status).toBe(404)
+    expect((await admin.call('POST', '/accounts/alice/keys', { labl: 'x' })).body.error).toMatch(/^labl: unknown field/)
+    const second = await admin.call('POST', '/accounts/alice/keys')
+    expect(second.status).toBe(201)
+    expect((await adminClient(admin.port, second.body.key).call('GET', '/accounts/alice/balance')).status).toBe(200)
+    expect((await admin.call('DELETE', `/accounts/alice/keys/${second.body.id}`)).status).toBe(200)
+    const revoked = await adminClient(admin.port, second.body.key).call('GET', '/accounts/alice/balance')
+    expect(revoked.status).toBe(401)
+    expect(revoked.body.error).toBe('unknown or revoked API key')
+    expect((await admin.call('DELETE', `/accounts/alice/keys/${second.body.id}`)).status).toBe(404)
+    // A forged key with a real id but another secret.
+    const forged = `${aliceKey.slice(0, 21)}${'A'.repeat(43)}`
+    expect((await adminClient(admin.port, forged).call('GET', '/accounts/alice/balance')).status).toBe(401)
+    expect((await admin.call('GET', '/accounts/alice/keys')).body).toHaveLength(1)
+  })
+})
+
 describe('restart and removal', () => {
   test('after a restart: accounts, limits, balances, routes, audit and the dialled link are back', async () => {
     for (const p of plugins.splice(0)) await within(p.disconnect(), 2000)
@@ -247,7 +292,9 @@ describe('restart and removal', () => {
     // 1100, − 10 (carol paid her 10 through g.partner: the connector owes her that), + 7 (she paid bob on B).
     expect(alice.body).toMatchObject({ origin: 'api', balance: String(1100 - 10 + 7), limits: { maxPacketAmount: '500' } })
     expect((await admin.call('GET', '/routes')).body.static.map((r: { prefix: string }) => r.prefix)).toEqual(['g.configured', 'g.partner', 'test.b'])
-    expect((await admin.call('GET', '/audit')).body.length).toBe(6)
+    // 6 changes before the keys, then 2 keys created and 1 revoked.
+    expect((await admin.call('GET', '/audit')).body.length).toBe(9)
+    expect((await adminClient(admin.port, aliceKey).call('GET', '/accounts/alice/balance')).body.balance).toBe('1097')
     await eventually(async () => (await admin.call('GET', '/accounts/b')).body.connections === 1 ? true : undefined, 5000)
     const a = await client(connA, ALICE_TOKEN)
     expect(await ildcpAddress(a)).toBe('test.a.alice')
@@ -271,6 +318,8 @@ describe('restart and removal', () => {
     const carol = await admin.call('DELETE', '/accounts/carol')
     expect(carol.status).toBe(409)
     expect(carol.body.error).toMatch(/defined in the config file/)
+    // Its keys were revoked with it.
+    expect((await adminClient(admin.port, aliceKey).call('GET', '/accounts/alice/balance')).status).toBe(401)
     // Its token opens nothing any more (the listener has no local mode): the auth is answered with a BTP ERROR.
     const raw = await rawBtp(connA.ports.main)
     raw.send(btpAuthFrame(1, ALICE_TOKEN))
