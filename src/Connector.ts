@@ -30,6 +30,7 @@ import type { Store, ProvisionedAccount, StoredLink } from './store/Store'
 import { OperationError } from './core/errors'
 import { AdminApi } from './admin/AdminApi'
 import { Metrics } from './metrics/Metrics'
+import { TransferHistory } from './history/TransferHistory'
 import { parseBtpUrl } from './transport/BtpClient'
 import { isValidSegment } from './config'
 import { LevelStore } from './store/LevelStore'
@@ -131,6 +132,8 @@ export class Connector {
   private admin: AdminApi | undefined
   /** Prometheus metrics (kept only when the admin API, which serves them, is enabled). */
   private metrics: Metrics | undefined
+  /** Transfer history (kept only when the admin API, which serves it, is enabled and history is "full"). */
+  history: TransferHistory | undefined
   private startedAt = 0
 
   constructor (readonly config: Config, options: ConnectorOptions = {}) {
@@ -182,6 +185,10 @@ export class Connector {
         packetsInFlight: () => this.unanswered
       })
       : undefined
+    const history = this.config.admin.enabled && this.config.admin.history === 'full'
+      ? this.history = new TransferHistory(store, this.config.admin.historyRetentionHours * 3600_000, this.log.child({ component: 'history' }))
+      : undefined
+    await history?.start()
     this.deps = {
       ilpAddress: () => this.config.ilpAddress,
       expiry: this.config.packets,
@@ -205,6 +212,7 @@ export class Connector {
       },
       controlAnswer: (accountId, requestId, reply) => { this.control.answer(accountId, requestId, reply) },
       observePacket: metrics === undefined ? undefined : (accountId, outcome, latencyMs) => { metrics.packet(accountId, outcome, latencyMs) },
+      history,
       balanceAdjusted: (accountId, adjustmentId, balance) => {
         const done = this.adjustments.get(adjustmentId)
         this.adjustments.delete(adjustmentId)
@@ -262,6 +270,7 @@ export class Connector {
     for (const client of this.clients) client.stop()
     this.control.close()
     this.rates.stop()
+    this.history?.stop()
     // Fulfills waiting for their group commit go out before the links close.
     await this.store?.flush()
     await this.links.close()
@@ -317,6 +326,11 @@ export class Connector {
     if (!this.accounts.has(id)) return undefined
     if (this.config.accounts[id] !== undefined) return 'config'
     return this.apiAccounts.has(id) ? 'api' : 'local'
+  }
+
+  /** Whether an account exists or existed (a removed account's record is kept, marked removed). */
+  accountExisted (id: string): boolean {
+    return this.accounts.has(id) || this.store?.loadAccount(id) !== undefined
   }
 
   /** How an account is linked, without secrets: a listener, or the URL it dials (no password). */

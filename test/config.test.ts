@@ -116,7 +116,7 @@ const SPEC_DEFAULTS: Config = {
   rates: { backend: 'static', spread: '0', rates: {} },
   routes: [],
   // Off in the embedded default: `npm start` needs no secret.
-  admin: { enabled: false, host: '127.0.0.1', port: 7769 }
+  admin: { enabled: false, host: '127.0.0.1', port: 7769, history: 'full', historyRetentionHours: 720 }
 }
 
 /** What a config file without listeners gives: the same, but local mode off (only the embedded default turns it on). */
@@ -256,7 +256,7 @@ describe('schema checks', () => {
     try { validateConfig({ admin: { enabled: true, token: 'short' } }) } catch (e) { message = (e as Error).message }
     expect(message).not.toContain('short')
     expectProblem({ admin: { port: 9000, metricsPort: 9000 } }, 'admin.metricsPort', 'must differ from admin.port')
-    expect(validateConfig({ admin: { enabled: true, token: 'x'.repeat(16) } }).admin).toEqual({ enabled: true, host: '127.0.0.1', port: 7769, token: 'x'.repeat(16) })
+    expect(validateConfig({ admin: { enabled: true, token: 'x'.repeat(16) } }).admin).toEqual({ enabled: true, host: '127.0.0.1', port: 7769, token: 'x'.repeat(16), history: 'full', historyRetentionHours: 720 })
   })
 
   test('packets limits', () => {

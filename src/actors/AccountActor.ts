@@ -25,6 +25,7 @@ import { optionalBigInt } from '../protocol/amounts'
 import type { Store } from '../store/Store'
 import type { AccountDirectory } from './AccountDirectory'
 import { CONTROL_REQUEST_ID_BASE } from '../core/ControlChannel'
+import type { HistoryRecorder } from '../history/TransferHistory'
 
 export type Relation = 'parent' | 'peer' | 'child'
 
@@ -136,6 +137,8 @@ export interface AccountDeps {
    * it was forwarded (metrics). On the packet path: must be cheap.
    */
   observePacket?: (accountId: string, outcome: string, latencyMs?: number) => void
+  /** Transfer history of forwarded packets (it only buffers: cheap on the packet path). */
+  history?: HistoryRecorder
 }
 
 export function initialAccountState (info: AccountInfo, deps: AccountDeps): AccountState {
@@ -394,6 +397,7 @@ function onIncomingPrepare (state: AccountState, connectionId: number, requestId
   // window after the next hop's deadline, and never after the sender's own expiry.
   const deadline = Math.min(prepare.expiresAt, expiry.expiresAt + deps.expiry.minMessageWindowMs)
   state.incoming.set(seq, { connectionId, requestId, amount: prepare.amount, expiresAt: prepare.expiresAt, condition: prepare.executionCondition, deadline, receivedAt: now })
+  if (deps.history !== undefined) deps.history.prepared(info.id, seq, prepare, nextHop, now)
   deps.expireAt(info.id, -seq, deadline)
 }
 
@@ -520,7 +524,11 @@ function onForwardResult (state: AccountState, seq: number, reply: Reply, condit
   }
   state.incoming.delete(seq)
   deps.answered(1)
-  if (deps.observePacket !== undefined) deps.observePacket(state.info.id, reply.kind === 'fulfill' ? 'fulfilled' : reply.code, deps.now() - packet.receivedAt)
+  if (deps.observePacket !== undefined || deps.history !== undefined) {
+    const now = deps.now()
+    deps.observePacket?.(state.info.id, reply.kind === 'fulfill' ? 'fulfilled' : reply.code, now - packet.receivedAt)
+    deps.history?.settled(state.info.id, seq, reply, now)
+  }
 }
 
 function saveBalance (state: AccountState, deps: AccountDeps): void {
@@ -554,8 +562,9 @@ function onExpire (state: AccountState, ids: number[], deps: AccountDeps): void 
       deps.answered(1)
       deps.observePacket?.(state.info.id, 'R00', now - packet.receivedAt)
       releaseIncoming(state.balance, packet.amount)
-      deps.send(state.info.id, packet.connectionId,
-        ilpResponseFrame(packet.requestId, rejectPacket('R00', address, 'no answer from the next hop before the packet expired')))
+      const reject = rejectPacket('R00', address, 'no answer from the next hop before the packet expired')
+      deps.send(state.info.id, packet.connectionId, ilpResponseFrame(packet.requestId, reject))
+      deps.history?.settled(state.info.id, -id, { kind: 'reject', code: 'R00', packet: reject }, now)
     }
   }
 }

@@ -17,6 +17,7 @@ import type { Metrics } from '../metrics/Metrics'
 import { AuditLog } from './AuditLog'
 import { ApiKeys, isApiKey } from './ApiKeys'
 import * as keys from './handlers/keys'
+import * as transfers from './handlers/transfers'
 import { HttpError, statusOf, intParam, onlyParams, ok, type ApiRequest, type HandlerResult, type Caller } from './http'
 import * as accounts from './handlers/accounts'
 import * as routes from './handlers/routes'
@@ -70,6 +71,9 @@ export class AdminApi {
         }
       },
       { method: 'GET', path: ['accounts', '*', 'balance'], handler: (req, [id]) => accounts.getBalance(c, req, id), key: true },
+      { method: 'GET', path: ['accounts', '*', 'transfers'], handler: async (req, [id]) => await transfers.accountTransfers(c, req, id), key: true },
+      { method: 'GET', path: ['transfers'], handler: async req => await transfers.findTransfers(c, req) },
+      { method: 'GET', path: ['transfers', '*'], handler: async (req, [id]) => await transfers.getTransfer(c, req, id) },
       { method: 'GET', path: ['accounts', '*', 'keys'], handler: (req, [id]) => keys.listKeys(k, req, id) },
       { method: 'POST', path: ['accounts', '*', 'keys'], handler: (req, [id]) => keys.createKey(c, k, req, id) },
       { method: 'DELETE', path: ['accounts', '*', 'keys', '*'], handler: (req, [id, keyId]) => keys.revokeKey(k, req, id, keyId) },
@@ -81,6 +85,11 @@ export class AdminApi {
     ]
     // Metrics need the token here, unless they have a listener of their own.
     if (config.metricsPort === undefined) this.routes.push({ method: 'GET', path: ['metrics'], handler: async () => await this.scrape() })
+  }
+
+  /** "METHOD /path/{}" of every call served (a "{}" per path parameter), for the docs' test. */
+  routeList (): string[] {
+    return [...this.routes.map(r => `${r.method} /${r.path.map(p => p === '*' ? '{}' : p).join('/')}`), 'GET /healthz']
   }
 
   async listen (): Promise<number> {

@@ -168,6 +168,48 @@ export function program (): Command {
     out(g, r, () => `route ${prefix} removed\n`)
   }))
 
+  root.command('transfer').description('look up a transfer by id, or those with a condition (--condition)').argument('[id]')
+    .option('--condition <hex>', 'the execution condition (64 hex digits)')
+    .action(action(async (id: string | undefined, o: { condition?: string }, cmd: Command) => {
+      const g = globals(cmd)
+      if ((id === undefined) === (o.condition === undefined)) throw new CliError('give a transfer id or --condition HEX (one of them)', 2)
+      if (id !== undefined) {
+        const t = await call(g, 'GET', `/transfers/${encodeURIComponent(id)}`)
+        out(g, t, () => details(Object.entries(t)))
+        return
+      }
+      const list = await call(g, 'GET', `/transfers?condition=${encodeURIComponent(o.condition as string)}`) as Json[]
+      out(g, list, () => transferRows(list))
+    }))
+  root.command('history').description('an account\'s transfers, newest last; --follow prints new ones as they come').argument('<account>')
+    .option('--limit <n>', 'how many', '20')
+    .option('--from <time>', 'prepared at or after (ISO 8601 or ms)')
+    .option('--to <time>', 'prepared before (ISO 8601 or ms)')
+    .option('--follow', 'keep polling every second for new transfers (Ctrl-C to stop)')
+    .action(action(async (account: string, o: { limit: string; from?: string; to?: string; follow?: boolean }, cmd: Command) => {
+      const g = globals(cmd)
+      const query = new URLSearchParams({ limit: o.limit, ...(o.from === undefined ? {} : { from: o.from }), ...(o.to === undefined ? {} : { to: o.to }) })
+      const path = `/accounts/${encodeURIComponent(account)}/transfers`
+      const page = await call(g, 'GET', `${path}?${query.toString()}`)
+      const first = (page.transfers as Json[]).reverse()
+      if (o.follow !== true) {
+        out(g, first, () => transferRows(first))
+        return
+      }
+      // One line per transfer (JSON lines with --json), then new and newly settled ones as they come.
+      const seen = new Map<string, string>()
+      const print = (t: Json): void => {
+        seen.set(t.id, t.state)
+        process.stdout.write(g.json === true ? JSON.stringify(t) + '\n' : transferLine(t) + '\n')
+      }
+      first.forEach(print)
+      for (;;) {
+        await new Promise(resolve => setTimeout(resolve, 1000))
+        const latest = (await call(g, 'GET', `${path}?limit=100`)).transfers as Json[]
+        for (const t of latest.reverse()) if (seen.get(t.id) !== t.state) print(t)
+      }
+    }))
+
   root.command('audit').description('changes made through the admin API, newest first').option('--limit <n>', 'how many', '20').action(action(async (o: { limit: string }, cmd: Command) => {
     const g = globals(cmd)
     const list = await call(g, 'GET', `/audit?limit=${encodeURIComponent(o.limit)}`) as Json[]
@@ -175,6 +217,16 @@ export function program (): Command {
   }))
 
   return root
+}
+
+function transferLine (t: Json): string {
+  const outcome = t.state === 'rejected' ? `rejected ${t.reject.code} by ${t.reject.triggeredBy}` : t.state
+  return `${t.preparedAt}  ${t.id}  ${t.source} → ${t.nextHop}  ${t.amount}  ${t.destination}  ${outcome}`
+}
+
+function transferRows (list: Json[]): string {
+  return table(['PREPARED', 'ID', 'FROM', 'TO', 'AMOUNT', 'DESTINATION', 'STATE', 'CODE'],
+    list.map(t => [t.preparedAt, t.id, t.source, t.nextHop, t.amount, t.destination, t.state, t.reject?.code]))
 }
 
 function parseInteger (v: string): number {

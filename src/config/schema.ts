@@ -403,6 +403,16 @@ export const AdminSchema = Type.Object(
       description:
         'Bearer token every admin API call must present (Authorization: Bearer TOKEN). Required when enabled; at least 16 characters. Never logged.'
     })),
+    history: Type.Union([Type.Literal('full'), Type.Literal('off')], {
+      default: 'full',
+      description:
+        '"full": every forwarded packet gets a transfer id and its prepared / fulfilled / rejected record is kept (written in batches off the packet path; see the API\'s /transfers). "off": no transfer history (saves its CPU and disk; see docs/benchmarks.md).'
+    }),
+    historyRetentionHours: Type.Integer({
+      exclusiveMinimum: 0,
+      default: 720,
+      description: 'Transfer records older than this many hours are deleted (checked every minute). Default: 30 days.'
+    }),
     metricsPort: Type.Optional(Type.Integer({
       minimum: 0,
       maximum: 65535,

@@ -6,6 +6,7 @@
  * it get F02 and its routes are gone. Connector B is a second connector that an API-created btp-client
  * account on A dials (also after A restarts).
  */
+import { createHash } from 'crypto'
 import * as IlpPacket from 'ilp-packet'
 import { startConnector, tempDir, eventually, RunningConnector } from '../helpers/connectorProcess'
 import { btpClient, ildcpAddress, newFulfillment, prepare, parseReply, within, rawBtp, btpAuthFrame, readBtpFrame, Plugin } from '../helpers/ilp'
@@ -63,11 +64,20 @@ function fulfilling (plugin: Plugin, fulfillment: Buffer): IlpPacket.IlpPrepare[
   return got
 }
 
+let lastFulfillment: Buffer
 async function pay (from: Plugin, to: Plugin, destination: string, amount: string): Promise<ReturnType<typeof parseReply>> {
   const { fulfillment, condition } = newFulfillment()
+  lastFulfillment = fulfillment
   to.deregisterDataHandler()
   fulfilling(to, fulfillment)
   return parseReply(await from.sendData(prepare(destination, amount, { condition })))
+}
+
+/** alice's history as "<amount> <source>→<nextHop> <state>", newest first. */
+async function aliceHistory (client: AdminClient = admin): Promise<string[]> {
+  const r = await client.call('GET', '/accounts/alice/transfers')
+  expect(r.status).toBe(200)
+  return r.body.transfers.map((t: { amount: string; source: string; nextHop: string; state: string }) => `${t.amount} ${t.source}→${t.nextHop} ${t.state}`)
 }
 
 beforeAll(async () => {
@@ -154,6 +164,18 @@ describe('accounts at run time', () => {
     expect((await admin.call('GET', '/accounts/carol')).body.balance).toBe('-1000')
     const status = await admin.call('GET', '/status')
     expect(status.body.links.up).toBe(2)
+
+    // The transfer: in alice's history, by id, and by its condition.
+    const history = await admin.call('GET', '/accounts/alice/transfers')
+    expect(history.body.next).toBeNull()
+    expect(history.body.transfers).toHaveLength(1)
+    const t = history.body.transfers[0]
+    const condition = createHash('sha256').update(lastFulfillment).digest('hex')
+    expect(t).toMatchObject({ state: 'fulfilled', source: 'alice', nextHop: 'carol', destination: 'test.a.carol', amount: '1000', executionCondition: condition, fulfillment: lastFulfillment.toString('hex') })
+    expect(t.id).toMatch(/^\d{13}-\d+-1-alice$/) // alice's first packet
+    expect((await admin.call('GET', `/transfers/${t.id}`)).body).toEqual(t)
+    expect((await admin.call('GET', `/transfers?condition=${condition}`)).body).toEqual([t])
+    expect((await admin.call('GET', '/accounts/carol/transfers')).body.transfers).toEqual([t])
   })
 
   test('balances: adjusted with a reason, through the account', async () => {
@@ -252,10 +274,12 @@ describe('per-account API keys', () => {
     expect(listed.text).not.toContain(aliceKey.slice(21))
 
     const asKey = adminClient(admin.port, aliceKey)
+    expect(await aliceHistory(asKey)).toEqual(await aliceHistory())
+    expect((await asKey.call('GET', '/accounts/carol/transfers')).status).toBe(403)
     const balance = await asKey.call('GET', '/accounts/alice/balance')
     expect(balance.status).toBe(200)
     expect(balance.body.balance).toBe('1097') // 1100 − 10 + 7 (see above)
-    for (const [method, path] of [['GET', '/accounts/carol/balance'], ['GET', '/accounts'], ['GET', '/accounts/alice'], ['GET', '/status'], ['GET', '/audit'], ['GET', '/accounts/alice/keys'], ['DELETE', '/accounts/alice'], ['GET', '/metrics']]) {
+    for (const [method, path] of [['GET', '/accounts/carol/balance'], ['GET', '/transfers?condition=' + '0'.repeat(64)], ['GET', '/accounts'], ['GET', '/accounts/alice'], ['GET', '/status'], ['GET', '/audit'], ['GET', '/accounts/alice/keys'], ['DELETE', '/accounts/alice'], ['GET', '/metrics']]) {
       const r = await asKey.call(method, path, undefined)
       expect({ method, path, status: r.status }).toEqual({ method, path, status: 403 })
       expect(r.body.error).toMatch(/an API key may only read the balance and history of its own account \(alice\)/)
@@ -298,6 +322,8 @@ describe('restart and removal', () => {
     await eventually(async () => (await admin.call('GET', '/accounts/b')).body.connections === 1 ? true : undefined, 5000)
     const a = await client(connA, ALICE_TOKEN)
     expect(await ildcpAddress(a)).toBe('test.a.alice')
+    // Her history: the F08 was refused before it was forwarded, so it has no transfer.
+    expect(await aliceHistory()).toEqual(['7 alice→b fulfilled', '10 carol→alice fulfilled', '500 alice→carol fulfilled', '1000 alice→carol fulfilled'])
   })
 
   test('delete: the link closes, packets to it get F02, its routes are withdrawn; config accounts refused', async () => {
@@ -318,6 +344,9 @@ describe('restart and removal', () => {
     const carol = await admin.call('DELETE', '/accounts/carol')
     expect(carol.status).toBe(409)
     expect(carol.body.error).toMatch(/defined in the config file/)
+    // Its history stays readable.
+    expect(await aliceHistory()).toEqual(['7 alice→b fulfilled', '10 carol→alice fulfilled', '500 alice→carol fulfilled', '1000 alice→carol fulfilled'])
+    expect((await admin.call('GET', '/accounts/never-existed/transfers')).status).toBe(404)
     // Its keys were revoked with it.
     expect((await adminClient(admin.port, aliceKey).call('GET', '/accounts/alice/balance')).status).toBe(401)
     // Its token opens nothing any more (the listener has no local mode): the auth is answered with a BTP ERROR.
@@ -333,5 +362,6 @@ describe('restart and removal', () => {
     await startA()
     expect((await admin.call('GET', '/accounts')).body.map((a: { id: string }) => a.id)).toEqual(['b', 'carol'])
     expect((await admin.call('GET', '/audit?limit=1')).body[0]).toMatchObject({ action: 'account.delete', target: 'alice', details: { balance: '1097' } })
+    expect((await aliceHistory()).length).toBe(4)
   })
 })

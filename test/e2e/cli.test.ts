@@ -5,12 +5,15 @@
  */
 import { spawn } from 'child_process'
 import path from 'path'
-import { startConnector, freePort, RunningConnector, ROOT } from '../helpers/connectorProcess'
+import * as IlpPacket from 'ilp-packet'
+import { startConnector, freePort, eventually, RunningConnector, ROOT } from '../helpers/connectorProcess'
+import { btpClient, newFulfillment, prepare, parseReply, within, Plugin } from '../helpers/ilp'
 import { adminPort, ADMIN_TOKEN } from '../helpers/admin'
 
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js')
 let conn: RunningConnector
 let url: string
+const plugins: Plugin[] = []
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
@@ -39,11 +42,14 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${adminPort(conn)}`
 })
 
-afterAll(async () => { await conn.stop('SIGKILL') })
+afterAll(async () => {
+  await Promise.all(plugins.map(async p => await within(p.disconnect(), 2000)))
+  await conn.stop('SIGKILL')
+})
 
 test('--help on every command', async () => {
   const commands = [[], ['status'], ['accounts'], ['accounts', 'list'], ['accounts', 'show'], ['accounts', 'add'], ['accounts', 'update'], ['accounts', 'remove'],
-    ['balances'], ['adjust'], ['routes'], ['routes', 'list'], ['routes', 'add'], ['routes', 'remove'], ['audit']]
+    ['balances'], ['adjust'], ['routes'], ['routes', 'list'], ['routes', 'add'], ['routes', 'remove'], ['audit'], ['transfer'], ['history']]
   for (const command of commands) {
     const r = await cli([...command, '--help'])
     expect({ command, code: r.code }).toEqual({ command, code: 0 })
@@ -100,14 +106,59 @@ test('routes: add, list, remove', async () => {
   expect((await cli(['routes', 'remove', 'g.partner'])).stderr).toBe('metamorphosis-admin: no static route for "g.partner" (HTTP 404)\n')
 })
 
+test('transfers: history of an account (table, JSON, --follow) and a lookup by id and by condition', async () => {
+  const alice = btpClient(conn.url('alice-cli-token', 'main'))
+  const carol = btpClient(conn.url('carol-cli-token', 'main'))
+  plugins.push(alice, carol)
+  await Promise.all([alice.connect(), carol.connect()])
+  const { fulfillment, condition } = newFulfillment()
+  carol.registerDataHandler(async () => IlpPacket.serializeIlpFulfill({ fulfillment, data: Buffer.alloc(0) }))
+  // carol is a peer (no address of ours): a route to her.
+  expect((await cli(['routes', 'add', 'g.carol', 'carol'])).code).toBe(0)
+  expect(parseReply(await alice.sendData(prepare('g.carol.shop', '42', { condition }))).type).toBe('fulfill')
+  expect(parseReply(await alice.sendData(prepare('g.carol.shop', '43', { condition }))).type).toBe('fulfill')
+
+  const json = JSON.parse((await cli(['history', 'alice', '--json'])).stdout)
+  expect(json.map((t: { amount: string; state: string }) => `${t.amount} ${t.state}`)).toEqual(['42 fulfilled', '43 fulfilled']) // oldest first, like tail
+  const human = await cli(['history', 'alice'])
+  expect(human.stdout.split('\n')[0].split(/\s+/)).toEqual(['PREPARED', 'ID', 'FROM', 'TO', 'AMOUNT', 'DESTINATION', 'STATE', 'CODE'])
+  expect(human.stdout).toMatch(/\salice\s+carol\s+42\s+g\.carol\.shop\s+fulfilled/)
+
+  const one = JSON.parse((await cli(['transfer', json[0].id, '--json'])).stdout)
+  expect(one).toEqual(json[0])
+  const byCondition = JSON.parse((await cli(['transfer', '--condition', condition.toString('hex'), '--json'])).stdout)
+  expect(byCondition.map((t: { amount: string }) => t.amount)).toEqual(['43', '42'])
+  expect((await cli(['transfer', 'no-such-id'])).stderr).toMatch(/^metamorphosis-admin: no transfer with id "no-such-id".*\(HTTP 404\)\n$/)
+  expect((await cli(['transfer'])).code).toBe(2)
+
+  // --follow: the two so far, then a new one as it happens.
+  const follow = spawn(process.execPath, [CLI, 'history', 'alice', '--follow'], {
+    env: { PATH: process.env.PATH ?? '', METAMORPHOSIS_ADMIN_URL: url, METAMORPHOSIS_ADMIN_TOKEN: ADMIN_TOKEN },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let followed = ''
+  follow.stdout.on('data', (c: Buffer) => { followed += c.toString() })
+  try {
+    await eventually(() => followed.split('\n').length > 2 ? true : undefined, 5000)
+    expect(parseReply(await alice.sendData(prepare('g.carol.shop', '44', { condition }))).type).toBe('fulfill')
+    await eventually(() => /\s44\s+g\.carol\.shop\s+fulfilled/.test(followed) ? true : undefined, 5000)
+    // <prepared at> <id> <from> → <to> <amount> ...
+    expect(followed.trimEnd().split('\n').map(l => l.split(/\s+/)[5])).toEqual(['42', '43', '44'])
+  } finally {
+    follow.kill()
+  }
+  for (const p of plugins.splice(0)) await within(p.disconnect(), 2000)
+})
+
 test('remove an account; the audit log shows what was done', async () => {
-  expect((await cli(['accounts', 'remove', 'alice'])).stdout).toBe('account alice removed (last balance -250)\n')
+  // -250, then 42 + 43 + 44 paid.
+  expect((await cli(['accounts', 'remove', 'alice'])).stdout).toBe(`account alice removed (last balance ${-250 + 42 + 43 + 44})\n`)
   expect((await cli(['accounts', 'show', 'alice'])).code).toBe(1)
   const refused = await cli(['accounts', 'remove', 'carol'])
   expect(refused.code).toBe(1)
   expect(refused.stderr).toMatch(/defined in the config file.*\(HTTP 409\)/)
   const audit = JSON.parse((await cli(['audit', '--json', '--limit', '10'])).stdout)
-  expect(audit.map((e: { action: string }) => e.action)).toEqual(['account.delete', 'route.remove', 'route.add', 'balance.adjust', 'account.create'])
+  expect(audit.map((e: { action: string }) => e.action)).toEqual(['account.delete', 'route.add', 'route.remove', 'route.add', 'balance.adjust', 'account.create'])
 })
 
 test('errors: wrong token, no token, no connector, unknown command', async () => {
