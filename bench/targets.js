@@ -157,9 +157,15 @@ async function startOurs ({ durability = 'strict', logLevel = 'warn', maxAccount
     METAMORPHOSIS_DATA_DIR: dataDir,
     METAMORPHOSIS_LOG__LEVEL: logLevel
   })
-  // BENCH_ADMIN=1: with the admin API on (so metrics are counted on the packet path), to measure their cost.
-  if (process.env.BENCH_ADMIN === '1') {
-    Object.assign(env, { METAMORPHOSIS_ADMIN__ENABLED: 'true', METAMORPHOSIS_ADMIN__TOKEN: 'bench-admin-token-0123456789', METAMORPHOSIS_ADMIN__PORT: '0' })
+  // BENCH_ADMIN=full: with the admin API on, so metrics and transfer history are kept on the packet path
+  // (BENCH_ADMIN=metrics: history off), to measure their cost.
+  if (process.env.BENCH_ADMIN === 'full' || process.env.BENCH_ADMIN === 'metrics') {
+    Object.assign(env, {
+      METAMORPHOSIS_ADMIN__ENABLED: 'true',
+      METAMORPHOSIS_ADMIN__TOKEN: 'bench-admin-token-0123456789',
+      METAMORPHOSIS_ADMIN__PORT: '0',
+      METAMORPHOSIS_ADMIN__HISTORY: process.env.BENCH_ADMIN === 'full' ? 'full' : 'off'
+    })
   }
   let started = false
   const name = `ours-${durability}-${++seq}`

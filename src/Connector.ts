@@ -186,7 +186,9 @@ export class Connector {
       })
       : undefined
     const history = this.config.admin.enabled && this.config.admin.history === 'full'
-      ? this.history = new TransferHistory(store, this.config.admin.historyRetentionHours * 3600_000, this.log.child({ component: 'history' }))
+      ? this.history = new TransferHistory(store, this.config.admin.historyRetentionHours * 3600_000,
+        // A transfer ends by its deadline: the hold time and the message window (plus a margin) after it came in.
+        this.config.packets.maxHoldTimeMs + this.config.packets.minMessageWindowMs + 5000, this.log.child({ component: 'history' }))
       : undefined
     await history?.start()
     this.deps = {
