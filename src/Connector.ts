@@ -612,6 +612,8 @@ export class Connector {
     if (creating !== undefined) return creating
     if (home !== undefined) return { ok: true, accountId: id }
     if (this.accounts.has(id)) return { ok: false, message: 'no account has this token' }
+    // An operator removed this token's account: it stays removed (not silently made again).
+    if (this.store?.loadAccount(id)?.provisioned?.removedAt !== undefined) return { ok: false, message: 'the account of this token was removed by an operator' }
     const count = this.localCounts.get(listener) ?? 0
     if (count >= local.maxAccounts) {
       this.log.warn({ listener, maxAccounts: local.maxAccounts }, 'local account limit reached: new token refused')
