@@ -133,7 +133,7 @@ export class Connector {
   /** Prometheus metrics (kept only when the admin API, which serves them, is enabled). */
   private metrics: Metrics | undefined
   /** Transfer history (kept only when the admin API, which serves it, is enabled and history is "full"). */
-  history: TransferHistory | undefined
+  private transferHistory: TransferHistory | undefined
   private startedAt = 0
 
   constructor (readonly config: Config, options: ConnectorOptions = {}) {
@@ -186,7 +186,7 @@ export class Connector {
       })
       : undefined
     const history = this.config.admin.enabled && this.config.admin.history === 'full'
-      ? this.history = new TransferHistory(store, this.config.admin.historyRetentionHours * 3600_000,
+      ? this.transferHistory = new TransferHistory(store, this.config.admin.historyRetentionHours * 3600_000,
         // A transfer ends by its deadline: the hold time and the message window (plus a margin) after it came in.
         this.config.packets.maxHoldTimeMs + this.config.packets.minMessageWindowMs + 5000, this.log.child({ component: 'history' }))
       : undefined
@@ -272,7 +272,7 @@ export class Connector {
     for (const client of this.clients) client.stop()
     this.control.close()
     this.rates.stop()
-    this.history?.stop()
+    this.transferHistory?.stop()
     // Fulfills waiting for their group commit go out before the links close.
     await this.store?.flush()
     await this.links.close()
@@ -314,6 +314,9 @@ export class Connector {
   }
 
   // ---- run-time management (the admin API is a thin user of these) --------------------------------
+
+  /** Transfer history, when kept (admin API enabled, `admin.history` "full"). */
+  get history (): TransferHistory | undefined { return this.transferHistory }
 
   /** True once stop() has begun. */
   get isDraining (): boolean { return this.draining }
