@@ -157,6 +157,16 @@ async function startOurs ({ durability = 'strict', logLevel = 'warn', maxAccount
     METAMORPHOSIS_DATA_DIR: dataDir,
     METAMORPHOSIS_LOG__LEVEL: logLevel
   })
+  // BENCH_ADMIN=full: with the admin API on, so metrics and transfer history are kept on the packet path
+  // (BENCH_ADMIN=metrics: history off), to measure their cost.
+  if (process.env.BENCH_ADMIN === 'full' || process.env.BENCH_ADMIN === 'metrics') {
+    Object.assign(env, {
+      METAMORPHOSIS_ADMIN__ENABLED: 'true',
+      METAMORPHOSIS_ADMIN__TOKEN: 'bench-admin-token-0123456789',
+      METAMORPHOSIS_ADMIN__PORT: '0',
+      METAMORPHOSIS_ADMIN__HISTORY: process.env.BENCH_ADMIN === 'full' ? 'full' : 'off'
+    })
+  }
   let started = false
   const name = `ours-${durability}-${++seq}`
   const child = spawnTracked(name, process.execPath, [...NODE_FLAGS, ...OURS_NODE_FLAGS, main], {
