@@ -129,4 +129,21 @@ test('a neighbour that stops refreshing its routes: they expire after its hold-d
   expect(again).toMatchObject({ mode: Ccp.Mode.MODE_SYNC, lastKnownRoutingTableId: PEER_TABLE, lastKnownEpoch: 6 })
   expect(parseReply(await peer.plugin.sendData(update(6, 6, [], 5000))).type).toBe('fulfill')
   expect(await eventually(async () => (await payToPeer(c)) === 'fulfill' ? true : undefined, 3000)).toBe(true)
+  await within(peer.plugin.disconnect(), 1000)
 }, 20000)
+
+test('an account removed at run time: the routes through it are withdrawn from our neighbours', async () => {
+  const c = connector ?? await startConnector()
+  const peer = await ccpPeer(c)
+  await eventually(() => peer.controls[0], 3000)
+  // The peer asks for our routes; a child made at run time gets a static route to test.z (routes through
+  // children are told to peers).
+  await c.createAccount({ id: 'kid', relation: 'child', assetCode: 'XRP', assetScale: 9, link: { type: 'btp-server', token: 'kid-token' } })
+  await c.addStaticRoute('test.z', 'kid')
+  expect(parseReply(await peer.plugin.sendData(Ccp.serializeCcpRouteControlRequest({ mode: Ccp.Mode.MODE_SYNC, lastKnownRoutingTableId: '00000000-0000-0000-0000-000000000000', lastKnownEpoch: 0, features: [] }))).type).toBe('fulfill')
+  await eventually(() => peer.updates.some(u => u.newRoutes.some(r => r.prefix === 'test.z')) ? true : undefined, 3000)
+  await c.removeAccount('kid')
+  const withdrawal = await eventually(() => peer.updates.find(u => u.withdrawnRoutes.includes('test.z')), 3000)
+  expect(withdrawal.speaker).toBe('test.x')
+  await within(peer.plugin.disconnect(), 1000)
+})
