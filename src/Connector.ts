@@ -132,6 +132,7 @@ export class Connector {
   private currentAddress: string | undefined
   /** Set once the address is known and every account is live: until then only parents may connect. */
   private ready = false
+  private starting: Promise<void> | undefined
   private routeManager: { ref: Ref<RouteManagerMessage>; state: RouteManagerState; stop: () => void } | undefined
   /** Route changes reported before the route manager exists (it records them once spawned). */
   private earlyRouteChanges: string[] = []
@@ -197,7 +198,16 @@ export class Connector {
   /** The port a listener is bound to (useful when it was configured as 0). */
   port (listener: string): number | undefined { return this.ports.get(listener) }
 
+  /**
+   * Starts everything; resolves once the connector serves (with no address of its own: once its parent
+   * gave it one). A stop() while starting ends the start early; stop() waits for it.
+   */
   async start (): Promise<void> {
+    this.starting = this.startAll()
+    await this.starting
+  }
+
+  private async startAll (): Promise<void> {
     if (this.store === undefined) {
       mkdirSync(this.config.dataDir, { recursive: true })
       this.store = await LevelStore.open(this.config.dataDir, { ...this.config.storage, log: this.log.child({ component: 'store' }) })
@@ -215,6 +225,7 @@ export class Connector {
     const routing = this.routing
     const savedRoutes = await loadReceivedTables(store)
     await this.rates.start()
+    if (this.draining) return
     this.registerRouteProtocols()
     const metrics = this.config.admin.enabled
       ? this.metrics = new Metrics({
@@ -321,6 +332,7 @@ export class Connector {
     }
     for (const id of this.neighbours.keys()) this.registerNeighbour(id)
     await this.startSettlement(store)
+    if (this.draining) return
     for (const client of this.clients.slice(started)) client.start()
     this.ready = true
     this.startedAt = Date.now()
@@ -342,17 +354,21 @@ export class Connector {
     let lastError = ''
     log.info('no ilpAddress configured: asking the parent for ours (ILDCP)')
     while (!this.draining) {
+      let info: ILDCP.IldcpResponse | undefined
       try {
-        const info = await ILDCP.fetch(async (data) => (await this.peerRequest(parent, data, this.config.routing.requestTimeoutMs)).packet)
-        if (!isValidIlpAddress(info.clientAddress)) throw new Error(`the parent gave an invalid address: ${JSON.stringify(info.clientAddress)}`)
+        info = await ILDCP.fetch(async (data) => (await this.peerRequest(parent, data, this.config.routing.requestTimeoutMs)).packet)
+      } catch (e) {
+        lastError = e instanceof Error ? e.message : String(e)
+      }
+      if (info !== undefined) {
+        if (!isValidIlpAddress(info.clientAddress)) throw new Error(`the parent ${parent} gave an invalid address over ILDCP: ${JSON.stringify(info.clientAddress)}`)
         const ours = this.config.accounts[parent]
+        // Every balance, limit and settlement with the parent would be off by the difference: refuse to run.
         if (info.assetCode !== ours.assetCode || info.assetScale !== ours.assetScale) {
-          log.warn({ parentAsset: `${info.assetCode}/${info.assetScale}`, configured: `${ours.assetCode}/${ours.assetScale}` }, 'the parent reports another asset than the account is configured with')
+          throw new Error(`the parent ${parent} uses asset ${info.assetCode} scale ${info.assetScale}, but accounts.${parent} is configured with ${ours.assetCode} scale ${ours.assetScale}: fix accounts.${parent}.assetCode / assetScale`)
         }
         log.info({ address: info.clientAddress }, 'address learned from the parent')
         return info.clientAddress
-      } catch (e) {
-        lastError = e instanceof Error ? e.message : String(e)
       }
       if (Date.now() - lastReport >= 5000) {
         lastReport = Date.now()
@@ -423,6 +439,11 @@ export class Connector {
   async stop (drainTimeoutMs = this.config.packets.maxHoldTimeMs + this.config.packets.minMessageWindowMs + 1000): Promise<void> {
     if (this.draining) return
     this.draining = true
+    if (this.starting !== undefined && !this.ready) {
+      // Stopped while starting: end the start (a request to the parent waiting for our address fails now).
+      this.control.close()
+      await this.starting.catch(() => {})
+    }
     this.log.info({ packetsInFlight: this.unanswered }, 'stopping: no new packets, draining those in flight')
     await Promise.all([...this.servers.values()].map(s => s.close()))
     const deadline = Date.now() + drainTimeoutMs
@@ -928,7 +949,11 @@ export class Connector {
     connection.closed$.subscribe(() => {
       this.links.remove(accountId, connection)
       this.tell(accountId, { type: 'linkDown', connectionId: connection.id })
-      if (this.links.connectionIds(accountId).length === 0) this.linkStates.next({ type: 'linkDown', accountId })
+      if (this.links.connectionIds(accountId).length === 0) {
+        // The connector's own requests on that link will not be answered now: they fail at once (and are retried).
+        this.control.failAccount(accountId, `the link to ${accountId} closed`)
+        this.linkStates.next({ type: 'linkDown', accountId })
+      }
     })
   }
 }

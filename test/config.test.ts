@@ -114,7 +114,7 @@ const SPEC_DEFAULTS: Config = {
   },
   accounts: {},
   rates: { backend: 'static', spread: '0', rates: {} },
-  routing: { broadcastIntervalMs: 30000, routeExpiryMs: 45000, requestTimeoutMs: 10000 },
+  routing: { broadcastIntervalMs: 30000, routeExpiryMs: 45000, requestTimeoutMs: 10000, maxRoutesPerNeighbour: 200000 },
   settlement: { host: '127.0.0.1', port: 7771, idempotencyKeyRetentionMs: 86400000, retryMinDelayMs: 100, retryMaxDelayMs: 60000, requestTimeoutMs: 10000 },
   routes: [],
   // Off in the embedded default: `npm start` needs no secret.

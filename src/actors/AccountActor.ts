@@ -245,7 +245,8 @@ function maybeSettle (state: AccountState, deps: AccountDeps): void {
   const record: OutgoingSettlementRecord = { account: id, amount: amount.toString(), createdAt: deps.now() }
   deps.store.put(OUTGOING_COLLECTION, key, record)
   deps.log.info({ account: id, amount: amount.toString(), key, balance: state.balance.balance.toString() }, 'settlement due: debited, sending it')
-  deps.store.afterCommit(() => { deps.settle(id, key, amount) })
+  // Durable in any durability mode: money leaves only once its debit can never be lost.
+  deps.store.afterDurable(() => { deps.settle(id, key, amount) })
 }
 
 /** An incoming settlement lowers what the account owes; its idempotency record is stored with it. */
@@ -255,7 +256,8 @@ function creditSettlement (state: AccountState, recordKey: string, amount: bigin
   saveBalance(state, deps)
   deps.store.put(INCOMING_COLLECTION, recordKey, record)
   deps.log.info({ account: id, amount: amount.toString(), balance: state.balance.balance.toString() }, 'incoming settlement credited')
-  deps.store.afterCommit(() => { deps.settlementCredited(id, recordKey) })
+  // Durable in any durability mode: the engine is told "credited" only once that cannot be lost.
+  deps.store.afterDurable(() => { deps.settlementCredited(id, recordKey) })
 }
 
 /**
@@ -412,6 +414,11 @@ function controlAnswer (state: AccountState, event: Extract<LinkEvent, { type: '
 
 function onIncomingPrepare (state: AccountState, connectionId: number, requestId: number, prepare: Prepare, deps: AccountDeps): void {
   if (prepare.destination.startsWith('peer.')) {
+    if (prepare.amount !== 0n) {
+      // Peer protocols carry no money: fulfilling one would book a payment we never account for.
+      answer(state, connectionId, requestId, rejectPacket('F01', deps.ilpAddress(), `requests to ${prepare.destination} must have amount 0`), deps)
+      return
+    }
     if (prepare.destination === 'peer.config') {
       answer(state, connectionId, requestId, ildcpResponse(state, deps.ilpAddress()), deps)
     } else {

@@ -386,6 +386,11 @@ export const RoutingSchema = Type.Object(
       minimum: 10,
       default: 10000,
       description: 'How long to wait for a neighbour to answer a route control or route update (and the ILDCP request to a parent).'
+    }),
+    maxRoutesPerNeighbour: Type.Integer({
+      minimum: 1,
+      default: 200000,
+      description: 'Most routes accepted from one neighbour; beyond it its new prefixes are refused (with a warning), so a neighbour cannot fill our memory.'
     })
   },
   { additionalProperties: false, default: {}, description: 'Route exchange with neighbours (CCP, RFC 0010).' }

@@ -58,6 +58,12 @@ export interface Store {
    * a Fulfill passed upstream, an account created — is sent from here.
    */
   afterCommit: (fn: () => void) => void
+  /**
+   * Like `afterCommit`, but durable whatever the durability mode: in fast mode it forces a synced batch
+   * now. For what must never be lost even where losing a few Fulfills is accepted: a settlement's debit
+   * before the money is sent, an incoming settlement's credit before the engine is told it is done.
+   */
+  afterDurable: (fn: () => void) => void
   /** Resolves when everything saved so far is on disk. */
   flush: () => Promise<void>
   /**
