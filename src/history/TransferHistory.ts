@@ -31,7 +31,13 @@ const META = 'meta'
 
 /** Events waiting for the next flush, at most. */
 export const MAX_BUFFERED = 100_000
-const FLUSH_INTERVAL_MS = 100
+/**
+ * Flushes are short and frequent: building a chunk costs about 5 µs a transfer, all in one go, so a
+ * 100 ms window of a busy connector (3,000 transfers) blocked the event loop for 15 ms and showed in the
+ * p99 latency. At most EARLY_FLUSH_AT events wait (a flush is due at once beyond), and every 20 ms.
+ */
+const FLUSH_INTERVAL_MS = 20
+const EARLY_FLUSH_AT = 2000
 /** How often open transfers are checked for a lost end. */
 const SWEEP_INTERVAL_MS = 5000
 /** How long after its end at the latest (maxWaitMs after it began) a transfer is in a chunk. */
@@ -146,12 +152,12 @@ export class TransferHistory implements HistoryRecorder {
 
   prepared (source: string, seq: number, prepare: Prepare, nextHop: string, now: number): void {
     if (this.buffer.length >= MAX_BUFFERED) { this.dropped++; return }
-    this.buffer.push({ prepared: true, source, seq, prepare, nextHop, at: now })
+    if (this.buffer.push({ prepared: true, source, seq, prepare, nextHop, at: now }) === EARLY_FLUSH_AT) setImmediate(flushHistory, this)
   }
 
   settled (source: string, seq: number, reply: Reply, now: number): void {
     if (this.buffer.length >= MAX_BUFFERED) { this.dropped++; return }
-    this.buffer.push({ prepared: false, source, seq, reply, at: now })
+    if (this.buffer.push({ prepared: false, source, seq, reply, at: now }) === EARLY_FLUSH_AT) setImmediate(flushHistory, this)
   }
 
   // ---- off the packet path ---------------------------------------------------------------------
@@ -343,6 +349,10 @@ export class TransferHistory implements HistoryRecorder {
       lt = heads[heads.length - 1].key
     }
   }
+}
+
+function flushHistory (history: TransferHistory): void {
+  history.flush()
 }
 
 function encodeChunk (boot: number, at: number, accounts: string[], transfers: Tuple[]): Chunk {
