@@ -330,7 +330,8 @@ export class Connector {
       this.apiRoutes.set(prefix, account)
       routing.add({ prefix, nextHop: account, kind: 'static' })
     }
-    for (const id of this.neighbours.keys()) this.registerNeighbour(id)
+    // Parents were added before the route manager existed: tell it about them now (the others told it themselves).
+    for (const id of parents) this.registerNeighbour(id)
     await this.startSettlement(store)
     if (this.draining) return
     for (const client of this.clients.slice(started)) client.start()
