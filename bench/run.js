@@ -236,7 +236,7 @@ async function idleAttempt (kind, n, rep, attempt) {
   try {
     tg = kind === 'ilp-connector'
       ? await targets.startIlpConnector({ senders: 0, mini: true })
-      : kind === 'baseline' ? await targets.startBaselineReceiver() : await targets.startOurs({ durability: 'strict' })
+      : kind === 'baseline' ? await targets.startWsFloor() : await targets.startOurs({ durability: 'strict' })
     const pattern = kind === 'ilp-connector' ? tg.miniUrl('idle{i}') : tg.url('idle{i}')
     // the target needs one fd per connection (plus its own)
     let lim = nofile(tg.pid)
@@ -420,7 +420,7 @@ function summarize () {
     const m = (k, f) => median(idle.filter(r => r.kind === k && r.open > 0).map(f))
     summary.idle = { requested: opt.idleConns, medians: {} }
     const against = kinds.filter(k => k !== 'ours')
-    md.push(`#### Memory per idle connection: ${opt.idleConns.toLocaleString('en-US')} authenticated idle BTP clients (medians of ${new Set(idle.map(r => r.rep)).size}; baseline = the plain ws receiver, ws's own cost)`, '')
+    md.push(`#### Memory per idle connection: ${opt.idleConns.toLocaleString('en-US')} authenticated idle BTP clients (medians of ${new Set(idle.map(r => r.rep)).size}; baseline = ws answering the auth and keeping nothing else: ws's own cost)`, '')
     md.push('| | ' + kinds.join(' | ') + against.map(k => ` | ours ÷ ${k}`).join('') + ' |', '|---|' + kinds.map(() => '---:').join('|') + against.map(() => '|---:').join('') + '|')
     const rows = [
       ['connections open', r => r.open, x => Math.round(x).toLocaleString('en-US')],
@@ -527,7 +527,7 @@ async function main () {
       for (const kind of rotate(kinds, rep - 1)) await loadRun({ phase: 'many', kind, concurrency: opt.manyConcurrency, senders: opt.manySenders, rep })
     }
     if (opt.phases.includes('idle')) {
-      // baseline: the plain BTP receiver, i.e. what ws itself costs per connection (the floor for any connector on ws)
+      // baseline: bench/ws-floor-server.js, what ws itself costs per connection (the floor for any connector on ws)
       const kinds = ['ours', 'ilp-connector', 'baseline'].filter(k => k === 'ours' || (k === 'baseline' && opt.kinds.includes(k)) || (opt.kinds.includes(k) && manyOk))
       for (const kind of rotate(kinds, rep - 1)) await idleRun(kind, opt.idleConns, rep)
     }
