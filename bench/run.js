@@ -234,7 +234,9 @@ async function idleAttempt (kind, n, rep, attempt) {
   const holders = []
   const rec = { type: 'run', phase: 'idle', kind, rep, attempt, idleBusyPct, requested: n }
   try {
-    tg = kind === 'ilp-connector' ? await targets.startIlpConnector({ senders: 0, mini: true }) : await targets.startOurs({ durability: 'strict' })
+    tg = kind === 'ilp-connector'
+      ? await targets.startIlpConnector({ senders: 0, mini: true })
+      : kind === 'baseline' ? await targets.startWsFloor() : await targets.startOurs({ durability: 'strict' })
     const pattern = kind === 'ilp-connector' ? tg.miniUrl('idle{i}') : tg.url('idle{i}')
     // the target needs one fd per connection (plus its own)
     let lim = nofile(tg.pid)
@@ -414,11 +416,12 @@ function summarize () {
   }
   const idle = counted('idle')
   if (idle.length) {
-    const kinds = ['ours', 'ilp-connector'].filter(k => idle.some(r => r.kind === k))
+    const kinds = ['ours', 'ilp-connector', 'baseline'].filter(k => idle.some(r => r.kind === k))
     const m = (k, f) => median(idle.filter(r => r.kind === k && r.open > 0).map(f))
     summary.idle = { requested: opt.idleConns, medians: {} }
-    md.push(`#### Memory per idle connection: ${opt.idleConns.toLocaleString('en-US')} authenticated idle BTP clients (medians of ${new Set(idle.map(r => r.rep)).size})`, '')
-    md.push('| | ' + kinds.join(' | ') + (kinds.length === 2 ? ' | ours ÷ ilp-connector' : '') + ' |', '|---|' + kinds.map(() => '---:').join('|') + (kinds.length === 2 ? '|---:' : '') + '|')
+    const against = kinds.filter(k => k !== 'ours')
+    md.push(`#### Memory per idle connection: ${opt.idleConns.toLocaleString('en-US')} authenticated idle BTP clients (medians of ${new Set(idle.map(r => r.rep)).size}; baseline = ws answering the auth and keeping nothing else: ws's own cost)`, '')
+    md.push('| | ' + kinds.join(' | ') + against.map(k => ` | ours ÷ ${k}`).join('') + ' |', '|---|' + kinds.map(() => '---:').join('|') + against.map(() => '|---:').join('') + '|')
     const rows = [
       ['connections open', r => r.open, x => Math.round(x).toLocaleString('en-US')],
       ['RSS before (MiB)', r => r.rssBeforeMiB, x => x.toFixed(0)],
@@ -429,8 +432,12 @@ function summarize () {
     for (const [label, f, fmt] of rows) {
       const vals = kinds.map(k => m(k, f))
       kinds.forEach((k, i) => { (summary.idle.medians[k] = summary.idle.medians[k] || {})[label] = vals[i] })
-      const ratio = kinds.length === 2 && label === 'KiB per connection' && vals[1] ? vals[0] / vals[1] : null
-      md.push(`| ${label} | ` + vals.map(v => v === null ? '–' : fmt(v)).join(' | ') + (kinds.length === 2 ? ' | ' + (ratio === null ? '' : fmtRatio(ratio)) : '') + ' |')
+      const ratios = against.map(k => {
+        const v = vals[kinds.indexOf(k)]
+        return label === 'KiB per connection' && v && vals[0] !== null ? vals[0] / v : null
+      })
+      ratios.forEach((r, i) => { if (r !== null) (summary.idle.ratios = summary.idle.ratios || {})['ours/' + against[i]] = r3(r) })
+      md.push(`| ${label} | ` + vals.map(v => v === null ? '–' : fmt(v)).join(' | ') + ratios.map(r => ' | ' + (r === null ? '' : fmtRatio(r))).join('') + ' |')
     }
     md.push('')
   }
@@ -520,7 +527,8 @@ async function main () {
       for (const kind of rotate(kinds, rep - 1)) await loadRun({ phase: 'many', kind, concurrency: opt.manyConcurrency, senders: opt.manySenders, rep })
     }
     if (opt.phases.includes('idle')) {
-      const kinds = ['ours', 'ilp-connector'].filter(k => k === 'ours' || (opt.kinds.includes(k) && manyOk))
+      // baseline: bench/ws-floor-server.js, what ws itself costs per connection (the floor for any connector on ws)
+      const kinds = ['ours', 'ilp-connector', 'baseline'].filter(k => k === 'ours' || (k === 'baseline' && opt.kinds.includes(k)) || (opt.kinds.includes(k) && manyOk))
       for (const kind of rotate(kinds, rep - 1)) await idleRun(kind, opt.idleConns, rep)
     }
     if (opt.phases.includes('routing')) await routingRun(rep)

@@ -157,6 +157,16 @@ async function startOurs ({ durability = 'strict', logLevel = 'warn', maxAccount
     METAMORPHOSIS_DATA_DIR: dataDir,
     METAMORPHOSIS_LOG__LEVEL: logLevel
   })
+  // BENCH_ADMIN=full: with the admin API on, so metrics and transfer history are kept on the packet path
+  // (BENCH_ADMIN=metrics: history off), to measure their cost.
+  if (process.env.BENCH_ADMIN === 'full' || process.env.BENCH_ADMIN === 'metrics') {
+    Object.assign(env, {
+      METAMORPHOSIS_ADMIN__ENABLED: 'true',
+      METAMORPHOSIS_ADMIN__TOKEN: 'bench-admin-token-0123456789',
+      METAMORPHOSIS_ADMIN__PORT: '0',
+      METAMORPHOSIS_ADMIN__HISTORY: process.env.BENCH_ADMIN === 'full' ? 'full' : 'off'
+    })
+  }
   let started = false
   const name = `ours-${durability}-${++seq}`
   const child = spawnTracked(name, process.execPath, [...NODE_FLAGS, ...OURS_NODE_FLAGS, main], {
@@ -253,6 +263,21 @@ async function startBaselineReceiver () {
   }
 }
 
+/** The idle-connection floor: bench/ws-floor-server.js (ws answering the BTP auth, nothing else per connection). */
+async function startWsFloor () {
+  const [port] = await freePorts(1)
+  let listening = null
+  // Run as ours runs (semi-space cap), so the difference to ours is ours' own.
+  const child = spawnTracked(`ws-floor-${++seq}`, process.execPath, [...NODE_FLAGS, ...OURS_NODE_FLAGS, path.join(__dirname, 'ws-floor-server.js'), String(port)], {
+    onLine: (line) => { if (line.startsWith('{')) { const m = JSON.parse(line); if (m.event === 'listening') listening = m } }
+  })
+  const cleanup = () => stopChild(child, 3000)
+  try {
+    await waitFor(child, 'its listener', 15000, async () => listening !== null)
+  } catch (e) { await cleanup(); throw e }
+  return { kind: 'baseline', pid: child.pid, port, logFile: child.logFile, url: (token) => `btp+ws://:${token}@${HOST}:${port}`, stop: cleanup }
+}
+
 /** Whether ilp-plugin-mini-accounts can be found (it is not a project dependency). */
 function miniAccountsAvailable () {
   for (const dir of [ROOT, process.env.ANCHOR_DIR, '/tmp/anchor'].filter(Boolean)) {
@@ -267,6 +292,7 @@ module.exports = {
   startOurs,
   startIlpConnector,
   startBaselineReceiver,
+  startWsFloor,
   miniAccountsAvailable,
   spawnTracked,
   stopChild,

@@ -12,7 +12,7 @@ import { map, Subject, Observable } from 'rxjs'
 import type { Config, AccountConfig } from './config'
 import { createLogger, Logger } from './log'
 import { spawnAccountActor, AccountDeps, AccountInfo, AccountState } from './actors/AccountActor'
-import type { AccountMessage } from './actors/messages'
+import type { AccountMessage, AccountLimitSettings } from './actors/messages'
 import { RoutingTable } from './actors/RoutingShard'
 import { spawnRouteManager, loadReceivedTables, RouteManagerMessage, RouteManagerState, NeighbourSettings } from './actors/RouteManager'
 import { NO_HOP } from './routing/PrefixTable'
@@ -29,7 +29,13 @@ import { rejectPacket, Prepare, Reply } from './protocol/ilp'
 import { ilpFrame, BTP_MESSAGE } from './protocol/codec'
 import { localAccountId, childAddress, isValidIlpAddress } from './protocol/address'
 import { optionalBigInt } from './protocol/amounts'
-import type { Store, ProvisionedAccount } from './store/Store'
+import type { Store, ProvisionedAccount, StoredLink } from './store/Store'
+import { OperationError } from './core/errors'
+import { AdminApi } from './admin/AdminApi'
+import { Metrics } from './metrics/Metrics'
+import { TransferHistory } from './history/TransferHistory'
+import { parseBtpUrl } from './transport/BtpClient'
+import { isValidSegment } from './config'
 import { LevelStore } from './store/LevelStore'
 import { SettlementService, SettlingAccount, PEER_SETTLE } from './settlement/SettlementService'
 import { transferFrame, emptyResponseFrame, errorFrame } from './transport/btp'
@@ -60,6 +66,28 @@ export interface LinkStateEvent {
   accountId: string
 }
 
+/** Where an account's settings come from: the config file, the admin API, or local mode (a new token). */
+export type AccountOrigin = 'config' | 'api' | 'local'
+
+/** An account to create at run time (the admin API's `POST /accounts`); validated by the caller's schema. */
+export interface NewAccount extends AccountLimitSettings {
+  id: string
+  relation: AccountInfo['relation']
+  assetCode: string
+  assetScale: number
+  link: { type: 'btp-server'; listener?: string; token: string } | { type: 'btp-client'; url: string; token?: string }
+}
+
+/** A static route, from the config file or added through the admin API. */
+export interface StaticRoute {
+  prefix: string
+  account: string
+  source: 'config' | 'api'
+}
+
+/** Collection of the static routes added through the admin API (key: the prefix). */
+const API_ROUTES_COLLECTION = 'routes'
+
 export interface AccountView {
   id: string
   relation: AccountInfo['relation']
@@ -72,6 +100,14 @@ export interface AccountView {
   connections: number
   packetsInFlight: number
 }
+
+/** An account's link as the admin API shows it (no tokens, no URL passwords, no plugin options). */
+export type AccountLinkView =
+  | { type: 'btp-server'; listener: string }
+  | { type: 'btp-client'; url: string }
+  | { type: 'http'; incoming: boolean; url?: string }
+  | { type: 'plugin'; module: string; failure?: string }
+  | { type: 'receiver'; wellKnown: boolean }
 
 export class Connector {
   readonly log: Logger
@@ -118,6 +154,7 @@ export class Connector {
   private currentAddress: string | undefined
   /** Set once the address is known and every account is live: until then only parents may connect. */
   private ready = false
+  private starting: Promise<void> | undefined
   private routeManager: { ref: Ref<RouteManagerMessage>; state: RouteManagerState; stop: () => void } | undefined
   /** Route changes reported before the route manager exists (it records them once spawned). */
   private earlyRouteChanges: string[] = []
@@ -127,6 +164,21 @@ export class Connector {
   readonly linkState$: Observable<LinkStateEvent> = this.linkStates.asObservable()
   /** Settlement (RFC 0038 engines, BTP TRANSFER) for the accounts that have it configured. */
   private settlement: SettlementService | undefined
+  /** Dialled links by account id (configured and API-created btp-client accounts). */
+  private readonly clientsById = new Map<string, BtpClient>()
+  /** API-created accounts' settings, by id (as stored). */
+  private readonly apiAccounts = new Map<string, ProvisionedAccount>()
+  /** Static routes added through the admin API, by prefix. */
+  private readonly apiRoutes = new Map<string, string>()
+  /** Admin balance adjustments waiting for their account's actor. */
+  private readonly adjustments = new Map<number, (balance: string) => void>()
+  private nextAdjustmentId = 1
+  private admin: AdminApi | undefined
+  /** Prometheus metrics (kept only when the admin API, which serves them, is enabled). */
+  private metrics: Metrics | undefined
+  /** Transfer history (kept only when the admin API, which serves it, is enabled and history is "full"). */
+  private transferHistory: TransferHistory | undefined
+  private startedAt = 0
 
   constructor (readonly config: Config, options: ConnectorOptions = {}) {
     this.log = options.logger ?? createLogger(config.log.level)
@@ -168,7 +220,16 @@ export class Connector {
   /** The port a listener is bound to (useful when it was configured as 0). */
   port (listener: string): number | undefined { return this.ports.get(listener) }
 
+  /**
+   * Starts everything; resolves once the connector serves (with no address of its own: once its parent
+   * gave it one). A stop() while starting ends the start early; stop() waits for it.
+   */
   async start (): Promise<void> {
+    this.starting = this.startAll()
+    await this.starting
+  }
+
+  private async startAll (): Promise<void> {
     if (this.store === undefined) {
       mkdirSync(this.config.dataDir, { recursive: true })
       this.store = await LevelStore.open(this.config.dataDir, { ...this.config.storage, log: this.log.child({ component: 'store' }) })
@@ -186,7 +247,23 @@ export class Connector {
     const routing = this.routing
     const savedRoutes = await loadReceivedTables(store)
     await this.rates.start()
+    if (this.draining) return
     this.registerRouteProtocols()
+    const metrics = this.config.admin.enabled
+      ? this.metrics = new Metrics({
+        accountIds: () => this.accounts.ids(),
+        accountOrigin: (id) => this.accountOrigin(id),
+        account: (id) => this.account(id),
+        routingTableSize: () => routing.size,
+        packetsInFlight: () => this.unanswered
+      })
+      : undefined
+    const history = this.config.admin.enabled && this.config.admin.history === 'full'
+      ? this.transferHistory = new TransferHistory(store, this.config.admin.historyRetentionHours * 3600_000,
+        // A transfer ends by its deadline: the hold time and the message window (plus a margin) after it came in.
+        this.config.packets.maxHoldTimeMs + this.config.packets.minMessageWindowMs + 5000, this.log.child({ component: 'history' }))
+      : undefined
+    await history?.start()
     this.deps = {
       ilpAddress: () => this.address,
       expiry: this.config.packets,
@@ -214,6 +291,14 @@ export class Connector {
       incomingTransfer: (accountId, connectionId, requestId, amount, key) => {
         if (this.settlement === undefined) this.links.send(accountId, connectionId, errorFrame(requestId, 'T00', 'TemporaryError', 'settlement is not running'))
         else this.settlement.incomingTransfer(accountId, connectionId, requestId, amount, key)
+      },
+      observePacket: metrics === undefined ? undefined : (accountId, outcome, latencyMs) => { metrics.packet(accountId, outcome, latencyMs) },
+      history,
+      balanceAdjusted: (accountId, adjustmentId, balance) => {
+        const done = this.adjustments.get(adjustmentId)
+        this.adjustments.delete(adjustmentId)
+        // Answered once the new balance is on disk (strict durability), as a Fulfill would be.
+        if (done !== undefined) store.afterCommit(() => done(balance))
       },
       received: (accountId, amount, condition) => { this.receiver?.credit(accountId, amount, condition, Date.now()) }
     }
@@ -266,16 +351,30 @@ export class Connector {
     for (const [id, account] of Object.entries(this.config.accounts)) if (account.relation !== 'parent') this.addConfiguredAccount(id, account)
     // Accounts the connector made at run time come back with their balances.
     for (const record of store.accounts()) {
-      if (record.provisioned !== undefined && !this.accounts.has(record.id)) this.addProvisionedAccount(record.id, record.provisioned)
+      if (record.provisioned !== undefined && record.provisioned.removedAt === undefined && !this.accounts.has(record.id)) this.addProvisionedAccount(record.id, record.provisioned)
     }
     for (const route of this.config.routes) routing.add({ prefix: route.prefix, nextHop: route.account, kind: 'static' })
-    for (const id of this.neighbours.keys()) this.registerNeighbour(id)
+    // Routes added through the admin API; the config file's win a prefix both name.
+    for (const { key: prefix, value } of await store.list(API_ROUTES_COLLECTION)) {
+      const account = (value as { account: string }).account
+      if (this.config.routes.some(r => r.prefix === prefix) || !this.accounts.has(account)) continue
+      this.apiRoutes.set(prefix, account)
+      routing.add({ prefix, nextHop: account, kind: 'static' })
+    }
+    // Parents were added before the route manager existed: tell it about them now (the others told it themselves).
+    for (const id of parents) this.registerNeighbour(id)
     await this.startSettlement(store)
+    if (this.draining) return
     for (const client of this.clients.slice(started)) client.start()
     const httpPort = await this.httpPeering.listen()
     await this.startReceivers()
     this.ready = true
-    this.log.info({ address: this.address, accounts: this.accounts.size, listeners: Object.fromEntries(this.ports), httpPort, spspPort: this.spspBoundPort }, 'connector started')
+    this.startedAt = Date.now()
+    if (this.config.admin.enabled) {
+      this.admin = new AdminApi(this, this.config.admin, store, this.metrics, this.log.child({ component: 'admin' }))
+      await this.admin.listen()
+    }
+    this.log.info({ address: this.address, accounts: this.accounts.size, listeners: Object.fromEntries(this.ports), admin: this.admin?.port, metrics: this.admin?.metricsPort, httpPort, spspPort: this.spspBoundPort }, 'connector started')
   }
 
   /** The STREAM receivers (after every account is live: they ask for their address over ILDCP) and the SPSP listener. */
@@ -318,17 +417,21 @@ export class Connector {
     let lastError = ''
     log.info('no ilpAddress configured: asking the parent for ours (ILDCP)')
     while (!this.draining) {
+      let info: ILDCP.IldcpResponse | undefined
       try {
-        const info = await ILDCP.fetch(async (data) => (await this.peerRequest(parent, data, this.config.routing.requestTimeoutMs)).packet)
-        if (!isValidIlpAddress(info.clientAddress)) throw new Error(`the parent gave an invalid address: ${JSON.stringify(info.clientAddress)}`)
+        info = await ILDCP.fetch(async (data) => (await this.peerRequest(parent, data, this.config.routing.requestTimeoutMs)).packet)
+      } catch (e) {
+        lastError = e instanceof Error ? e.message : String(e)
+      }
+      if (info !== undefined) {
+        if (!isValidIlpAddress(info.clientAddress)) throw new Error(`the parent ${parent} gave an invalid address over ILDCP: ${JSON.stringify(info.clientAddress)}`)
         const ours = this.config.accounts[parent]
+        // Every balance, limit and settlement with the parent would be off by the difference: refuse to run.
         if (info.assetCode !== ours.assetCode || info.assetScale !== ours.assetScale) {
-          log.warn({ parentAsset: `${info.assetCode}/${info.assetScale}`, configured: `${ours.assetCode}/${ours.assetScale}` }, 'the parent reports another asset than the account is configured with')
+          throw new Error(`the parent ${parent} uses asset ${info.assetCode} scale ${info.assetScale}, but accounts.${parent} is configured with ${ours.assetCode} scale ${ours.assetScale}: fix accounts.${parent}.assetCode / assetScale`)
         }
         log.info({ address: info.clientAddress }, 'address learned from the parent')
         return info.clientAddress
-      } catch (e) {
-        lastError = e instanceof Error ? e.message : String(e)
       }
       if (Date.now() - lastReport >= 5000) {
         lastReport = Date.now()
@@ -374,6 +477,16 @@ export class Connector {
     })
   }
 
+  /**
+   * An account that exchanges routes with us (CCP): by default parents and peers both ways, children
+   * not at all (a child connector gets `receiveRoutes` in its settings).
+   */
+  private addNeighbour (info: AccountInfo, sendRoutes = info.relation !== 'child', receiveRoutes = info.relation !== 'child'): void {
+    if (!sendRoutes && !receiveRoutes) return
+    this.neighbours.set(info.id, { id: info.id, relation: info.relation, address: info.address, sendRoutes, receiveRoutes })
+    this.registerNeighbour(info.id)
+  }
+
   /** Tells the route manager about a neighbour (and its link, if already up). */
   private registerNeighbour (id: string): void {
     const settings = this.neighbours.get(id)
@@ -389,6 +502,11 @@ export class Connector {
   async stop (drainTimeoutMs = this.config.packets.maxHoldTimeMs + this.config.packets.minMessageWindowMs + 1000): Promise<void> {
     if (this.draining) return
     this.draining = true
+    if (this.starting !== undefined && !this.ready) {
+      // Stopped while starting: end the start (a request to the parent waiting for our address fails now).
+      this.control.close()
+      await this.starting.catch(() => {})
+    }
     this.log.info({ packetsInFlight: this.unanswered }, 'stopping: no new packets, draining those in flight')
     await Promise.all([...this.servers.values()].map(s => s.close()))
     this.httpPeering?.stopListening()
@@ -402,12 +520,15 @@ export class Connector {
     await this.settlement?.stop()
     this.control.close()
     this.rates.stop()
+    this.transferHistory?.stop()
     // Fulfills waiting for their group commit go out before the links close.
     await this.store?.flush()
     await this.links.close()
     this.httpPeering?.close()
     this.links.stopPinging()
     this.wheel.stop()
+    // The admin API stays up while draining (status and /healthz say so; changes are refused).
+    await this.admin?.close()
     await this.store?.close()
     if (this.system !== undefined) stopActor(this.system)
     this.log.info('connector stopped')
@@ -466,6 +587,267 @@ export class Connector {
     await settlement.start()
   }
 
+  // ---- run-time management (the admin API is a thin user of these) --------------------------------
+
+  /** Transfer history, when kept (admin API enabled, `admin.history` "full"). */
+  get history (): TransferHistory | undefined { return this.transferHistory }
+
+  /** True once stop() has begun. */
+  get isDraining (): boolean { return this.draining }
+
+  /** Seconds since start(). */
+  get uptimeSeconds (): number { return this.startedAt === 0 ? 0 : Math.floor((Date.now() - this.startedAt) / 1000) }
+
+  get storeHealthy (): boolean { return this.store?.healthy ?? false }
+
+  /** Where an account's settings come from, or undefined if there is no such account. */
+  accountOrigin (id: string): AccountOrigin | undefined {
+    if (!this.accounts.has(id)) return undefined
+    if (this.config.accounts[id] !== undefined) return 'config'
+    return this.apiAccounts.has(id) ? 'api' : 'local'
+  }
+
+  /** Whether an account exists or existed (a removed account's record is kept, marked removed). */
+  accountExisted (id: string): boolean {
+    return this.accounts.has(id) || this.store?.loadAccount(id) !== undefined
+  }
+
+  /** How an account is linked, without secrets: a listener, the URL it dials (no password), the plugin module... */
+  accountLink (id: string): AccountLinkView | undefined {
+    const configured = this.config.accounts[id]
+    const link = configured?.link ?? this.apiAccounts.get(id)?.link
+    if (link === undefined) {
+      const listener = this.localIds.get(id)
+      return listener === undefined ? undefined : { type: 'btp-server', listener }
+    }
+    if (link.type === 'btp-server') return { type: 'btp-server', listener: link.listener }
+    if (link.type === 'http') return { type: 'http', incoming: link.incoming !== undefined, url: link.outgoing === undefined ? undefined : withoutPassword(link.outgoing.url) }
+    if (link.type === 'plugin') return { type: 'plugin', module: link.module, failure: this.pluginFailure(id) }
+    if (link.type === 'receiver') return { type: 'receiver', wellKnown: link.wellKnown }
+    return { type: 'btp-client', url: withoutPassword(link.url) }
+  }
+
+  /** An account's limits as plain data (absent: no limit). */
+  accountLimits (id: string): AccountLimitSettings | undefined {
+    const s = this.states.get(id)
+    if (s === undefined) return undefined
+    const { info } = s
+    return dropUndefined({
+      minBalance: info.limits.minBalance?.toString(),
+      maxBalance: info.limits.maxBalance?.toString(),
+      maxPacketAmount: info.maxPacketAmount?.toString(),
+      packetsPerSecond: info.packetsPerSecond,
+      throughputLimit: info.throughputLimit === undefined ? undefined : { amount: info.throughputLimit.amount.toString(), periodMs: info.throughputLimit.periodMs }
+    })
+  }
+
+  private requireRunning (): Store {
+    if (this.store === undefined || this.deps === undefined) throw new OperationError('unavailable', 'the connector is not started')
+    if (this.draining) throw new OperationError('unavailable', 'the connector is shutting down')
+    return this.store
+  }
+
+  /**
+   * Creates an account at run time: stored with its settings (a server-side token only as its hash),
+   * live at once (its token opens it on its listener, or it dials out), its route added. Resolves once
+   * the record is on disk. Checks everything first: nothing is applied when it throws.
+   */
+  async createAccount (spec: NewAccount): Promise<void> {
+    const store = this.requireRunning()
+    if (!isValidSegment(spec.id)) throw new OperationError('invalid', 'id: must use only letters, digits, "_", "~" and "-"')
+    if (this.accounts.has(spec.id) || this.creating.has(spec.id)) throw new OperationError('conflict', `id: an account named ${JSON.stringify(spec.id)} already exists`)
+    let link: StoredLink
+    let listener = ''
+    if (spec.link.type === 'btp-server') {
+      const names = Object.keys(this.config.listeners)
+      listener = spec.link.listener ?? (names.length === 1 ? names[0] : '')
+      if (listener === '') throw new OperationError('invalid', `link.listener: is required when there is not exactly one listener (listeners: ${names.join(', ')})`)
+      if (this.config.listeners[listener] === undefined) throw new OperationError('invalid', `link.listener: no listener named ${JSON.stringify(listener)} (listeners: ${names.join(', ')})`)
+      const hash = tokenKey(spec.link.token)
+      for (const byToken of this.tokens.values()) {
+        if (byToken.has(hash)) throw new OperationError('conflict', 'link.token: another account already has this token (btp-server tokens must be unique)')
+      }
+      if (this.accounts.has(localAccountId(spec.link.token))) throw new OperationError('conflict', 'link.token: this token already opens an account made in local mode')
+      link = { type: 'btp-server', listener, tokenHash: hash }
+    } else {
+      let parsed
+      try {
+        parsed = parseBtpUrl(spec.link.url)
+      } catch {
+        throw new OperationError('invalid', 'link.url: must be a btp+ws:// or btp+wss:// URL')
+      }
+      const token = spec.link.token ?? parsed.token
+      if (token === '') throw new OperationError('invalid', 'link.token: is required: set token, or give it in the url as btp+ws://:TOKEN@host:port')
+      link = { type: 'btp-client', url: spec.link.url, token }
+    }
+    const provisioned: ProvisionedAccount = dropUndefined({
+      listener,
+      relation: spec.relation,
+      assetCode: spec.assetCode,
+      assetScale: spec.assetScale,
+      address: spec.relation === 'child' ? childAddress(this.address, spec.id) : undefined,
+      minBalance: spec.minBalance,
+      maxBalance: spec.maxBalance,
+      maxPacketAmount: spec.maxPacketAmount,
+      packetsPerSecond: spec.packetsPerSecond,
+      throughputLimit: spec.throughputLimit,
+      createdAt: Date.now(),
+      origin: 'api' as const,
+      link
+    })
+    // A previous account of the same id (removed) starts over from zero.
+    store.saveAccount({ id: spec.id, balance: '0', provisioned })
+    this.addProvisionedAccount(spec.id, provisioned)
+    this.clientsById.get(spec.id)?.start()
+    this.log.info({ account: spec.id, relation: spec.relation, link: link.type }, 'account created through the admin API')
+    await new Promise<void>(resolve => store.afterCommit(resolve))
+  }
+
+  /** New limits for an API-created or local-mode account (stored, then applied by its actor). */
+  async updateAccountLimits (id: string, limits: AccountLimitSettings): Promise<void> {
+    const store = this.requireRunning()
+    const origin = this.accountOrigin(id)
+    if (origin === undefined) throw new OperationError('not-found', `no account named ${JSON.stringify(id)}`)
+    if (origin === 'config') throw new OperationError('conflict', `account ${JSON.stringify(id)} is defined in the config file, which is its source of truth: change it there`)
+    const record = store.loadAccount(id)
+    if (record?.provisioned === undefined) throw new OperationError('not-found', `no account named ${JSON.stringify(id)}`)
+    const { minBalance, maxBalance, maxPacketAmount, packetsPerSecond, throughputLimit, ...rest } = record.provisioned
+    void minBalance; void maxBalance; void maxPacketAmount; void packetsPerSecond; void throughputLimit
+    const provisioned: ProvisionedAccount = dropUndefined({ ...rest, ...limits })
+    store.saveAccount({ ...record, provisioned })
+    if (origin === 'api') this.apiAccounts.set(id, provisioned)
+    this.tell(id, { type: 'setLimits', limits: dropUndefined({ ...limits }) })
+    await new Promise<void>(resolve => store.afterCommit(resolve))
+  }
+
+  /**
+   * Removes an account made at run time (through the API or in local mode): its links close, its actor
+   * stops (packets to it then get F02), its routes are withdrawn, its record is kept marked removed
+   * (with its last balance) so it is not restored. Accounts of the config file are refused.
+   */
+  async removeAccount (id: string): Promise<void> {
+    const store = this.requireRunning()
+    const origin = this.accountOrigin(id)
+    if (origin === undefined) throw new OperationError('not-found', `no account named ${JSON.stringify(id)}`)
+    if (origin === 'config') throw new OperationError('conflict', `account ${JSON.stringify(id)} is defined in the config file, which is its source of truth: remove it there`)
+    const address = this.address
+    // Packets in flight through it are answered now rather than left to their deadlines.
+    const state = this.states.get(id)
+    if (state !== undefined) {
+      for (const p of state.outgoing.values()) {
+        if (p.sourceAnswered) continue
+        this.tell(p.source.account, { type: 'forwardResult', seq: p.source.seq, reply: { kind: 'reject', code: 'T01', packet: rejectPacket('T01', address, `account ${id} was removed with the packet in flight`) } })
+      }
+      // Its own Prepares in flight can no longer be answered (its links close): a stop must not wait for them.
+      this.unanswered -= state.incoming.size
+    }
+    const ref = this.accounts.delete(id)
+    if (ref !== undefined) stopActor(ref)
+    this.states.delete(id)
+    for (const byToken of this.tokens.values()) {
+      for (const [hash, owner] of byToken) if (owner === id) byToken.delete(hash)
+    }
+    const client = this.clientsById.get(id)
+    if (client !== undefined) {
+      client.stop()
+      this.clientsById.delete(id)
+      this.clients.splice(this.clients.indexOf(client), 1)
+    }
+    const listener = this.localIds.get(id)
+    if (listener !== undefined) {
+      this.localIds.delete(id)
+      this.localCounts.set(listener, (this.localCounts.get(listener) ?? 1) - 1)
+    }
+    this.apiAccounts.delete(id)
+    this.metrics?.forget(id)
+    // Its routes leave the table (and, through the route manager, our neighbours' tables).
+    if (this.neighbours.delete(id) && this.routeManager !== undefined) dispatch(this.routeManager.ref, { type: 'neighbourRemoved', id })
+    this.routing?.removeNextHop(id)
+    for (const [prefix, account] of this.apiRoutes) {
+      if (account !== id) continue
+      this.apiRoutes.delete(prefix)
+      store.delete(API_ROUTES_COLLECTION, prefix)
+    }
+    const record = store.loadAccount(id)
+    if (record?.provisioned !== undefined) store.saveAccount({ ...record, provisioned: { ...record.provisioned, removedAt: Date.now() } })
+    await Promise.all(this.links.connectionIds(id).map(async c => await this.links.get(c)?.close(4001, 'account removed')))
+    this.log.info({ account: id }, 'account removed')
+    await new Promise<void>(resolve => store.afterCommit(resolve))
+  }
+
+  /**
+   * Adds `amount` (signed) to an account's committed balance, through its actor (never written from
+   * outside). Resolves with the new balance once it is stored.
+   */
+  async adjustBalance (id: string, amount: bigint, reason: string): Promise<string> {
+    this.requireRunning()
+    if (!this.accounts.has(id)) throw new OperationError('not-found', `no account named ${JSON.stringify(id)}`)
+    const adjustmentId = this.nextAdjustmentId++
+    return await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.adjustments.delete(adjustmentId)
+        reject(new OperationError('unavailable', `account ${JSON.stringify(id)} did not apply the adjustment within 10 s`))
+      }, 10000)
+      this.adjustments.set(adjustmentId, (balance) => { clearTimeout(timer); resolve(balance) })
+      this.tell(id, { type: 'adjustBalance', adjustmentId, amount: amount.toString(), reason })
+    })
+  }
+
+  /** The static routes: the config file's, then those added through the admin API. */
+  staticRoutes (): StaticRoute[] {
+    return [
+      ...this.config.routes.map(r => ({ prefix: r.prefix, account: r.account, source: 'config' as const })),
+      ...[...this.apiRoutes].map(([prefix, account]) => ({ prefix, account, source: 'api' as const }))
+    ]
+  }
+
+  /** The routing table as the connector sees it: every candidate route, and whether it is the one used. */
+  routingTable (): Array<{ prefix: string; nextHop: string; kind: string; best: boolean }> {
+    const routing = this.routing
+    if (routing === undefined) return []
+    return routing.tables.flatMap(t => t.routes().map(r => ({ prefix: r.prefix, nextHop: r.nextHop, kind: r.kind, best: t.nextHop(r.prefix) === r.nextHop })))
+      .sort((a, b) => a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0)
+  }
+
+  get routingTableSize (): number { return this.routing?.size ?? 0 }
+
+  /** Adds a static route (stored, restored at start). Its prefix must not have one already. */
+  async addStaticRoute (prefix: string, account: string): Promise<void> {
+    const store = this.requireRunning()
+    if (!this.accounts.has(account)) throw new OperationError('not-found', `account: no account named ${JSON.stringify(account)}`)
+    const existing = this.staticRoutes().find(r => r.prefix === prefix)
+    if (existing !== undefined) throw new OperationError('conflict', `prefix: ${JSON.stringify(prefix)} already has a static route (to ${existing.account}, from the ${existing.source === 'config' ? 'config file' : 'admin API'})`)
+    this.apiRoutes.set(prefix, account)
+    store.put(API_ROUTES_COLLECTION, prefix, { account, createdAt: Date.now() })
+    this.routing?.add({ prefix, nextHop: account, kind: 'static' })
+    await new Promise<void>(resolve => store.afterCommit(resolve))
+  }
+
+  /** Removes a static route added through the admin API (the config file's are refused). */
+  async removeStaticRoute (prefix: string): Promise<void> {
+    const store = this.requireRunning()
+    const account = this.apiRoutes.get(prefix)
+    if (account === undefined) {
+      if (this.config.routes.some(r => r.prefix === prefix)) throw new OperationError('conflict', `the route for ${JSON.stringify(prefix)} is defined in the config file, which is its source of truth: remove it there`)
+      throw new OperationError('not-found', `no static route for ${JSON.stringify(prefix)}`)
+    }
+    this.apiRoutes.delete(prefix)
+    store.delete(API_ROUTES_COLLECTION, prefix)
+    this.routing?.remove(prefix, account, 'static')
+    await new Promise<void>(resolve => store.afterCommit(resolve))
+  }
+
+  /** Whether each account's link is up (it has at least one live connection). */
+  linkStatus (): Array<{ account: string; up: boolean; connections: number }> {
+    return this.accounts.ids().map(account => {
+      const connections = this.links.connectionIds(account).length
+      return { account, up: connections > 0, connections }
+    })
+  }
+
+  /** The admin API's bound port (when enabled and started). */
+  get adminPort (): number | undefined { return this.admin?.port }
+
   private addConfiguredAccount (id: string, account: AccountConfig): void {
     const info: AccountInfo = {
       id,
@@ -486,23 +868,14 @@ export class Connector {
       receiving: account.link.type === 'receiver' ? true : undefined
     }
     this.spawnAccount(info)
-    const sendRoutes = account.sendRoutes ?? account.relation !== 'child'
-    const receiveRoutes = account.receiveRoutes ?? account.relation !== 'child'
-    if (sendRoutes || receiveRoutes) {
-      this.neighbours.set(id, { id, relation: account.relation, address: info.address, sendRoutes, receiveRoutes })
-      this.registerNeighbour(id)
-    }
+    this.addNeighbour(info, account.sendRoutes, account.receiveRoutes)
     const link = account.link
     if (link.type === 'btp-server') {
       let byToken = this.tokens.get(link.listener)
       if (byToken === undefined) this.tokens.set(link.listener, byToken = new Map())
       byToken.set(tokenKey(link.token), id)
     } else if (link.type === 'btp-client') {
-      this.clients.push(new BtpClient(
-        { accountId: id, url: link.url, token: link.token, ...this.config.btp },
-        (accountId, connection) => this.attach(accountId, connection),
-        this.log.child({ component: 'btp-client' })
-      ))
+      this.addClient(id, link.url, link.token)
     } else if (link.type === 'http') {
       this.clients.push((this.httpPeering as HttpPeering).add(id, link, this.config.packets.maxHoldTimeMs, () => this.address, (accountId, l) => this.attach(accountId, l)))
     } else if (link.type === 'plugin') {
@@ -552,6 +925,8 @@ export class Connector {
     if (creating !== undefined) return creating
     if (home !== undefined) return { ok: true, accountId: id }
     if (this.accounts.has(id)) return { ok: false, message: 'no account has this token' }
+    // An operator removed this token's account: it stays removed (not silently made again).
+    if (this.store?.loadAccount(id)?.provisioned?.removedAt !== undefined) return { ok: false, message: 'the account of this token was removed by an operator' }
     const count = this.localCounts.get(listener) ?? 0
     if (count >= local.maxAccounts) {
       this.log.warn({ listener, maxAccounts: local.maxAccounts }, 'local account limit reached: new token refused')
@@ -585,10 +960,34 @@ export class Connector {
     return stored
   }
 
+  private addClient (id: string, url: string, token: string): BtpClient {
+    const client = new BtpClient(
+      { accountId: id, url, token, ...this.config.btp },
+      (accountId, connection) => this.attach(accountId, connection),
+      this.log.child({ component: 'btp-client' })
+    )
+    this.clients.push(client)
+    this.clientsById.set(id, client)
+    return client
+  }
+
   private addProvisionedAccount (id: string, p: ProvisionedAccount): void {
-    this.localCounts.set(p.listener, (this.localCounts.get(p.listener) ?? 0) + 1)
-    this.localIds.set(id, p.listener)
-    this.spawnAccount({
+    if (p.origin === 'api' && p.link !== undefined) {
+      this.apiAccounts.set(id, p)
+      if (p.link.type === 'btp-server') {
+        let byToken = this.tokens.get(p.link.listener)
+        if (byToken === undefined) this.tokens.set(p.link.listener, byToken = new Map())
+        // A token now in the config file wins (its account was registered first).
+        if (byToken.has(p.link.tokenHash)) this.log.warn({ account: id }, 'an account of the config file has the same token: this account cannot be opened')
+        else byToken.set(p.link.tokenHash, id)
+      } else {
+        this.addClient(id, p.link.url, p.link.token)
+      }
+    } else {
+      this.localCounts.set(p.listener, (this.localCounts.get(p.listener) ?? 0) + 1)
+      this.localIds.set(id, p.listener)
+    }
+    const info: AccountInfo = {
       id,
       relation: p.relation,
       asset: { code: p.assetCode, scale: p.assetScale },
@@ -598,7 +997,11 @@ export class Connector {
       maxPacketAmount: optionalBigInt(p.maxPacketAmount),
       packetsPerSecond: p.packetsPerSecond,
       throughputLimit: throughputLimit(p.throughputLimit)
-    })
+    }
+    this.spawnAccount(info)
+    // Local-mode children take no part in route exchange; accounts made through the API do, as configured ones.
+    if (p.origin === 'api') this.addNeighbour(info)
+    if (p.relation === 'parent') this.routing?.add({ prefix: '', nextHop: id, kind: 'parent-default' })
   }
 
   /** While draining, new Prepares are refused at the link; replies to packets in flight still pass. */
@@ -635,7 +1038,11 @@ export class Connector {
     connection.closed$.subscribe(() => {
       this.links.remove(accountId, connection)
       this.tell(accountId, { type: 'linkDown', connectionId: connection.id })
-      if (this.links.connectionIds(accountId).length === 0) this.linkStates.next({ type: 'linkDown', accountId })
+      if (this.links.connectionIds(accountId).length === 0) {
+        // The connector's own requests on that link will not be answered now: they fail at once (and are retried).
+        this.control.failAccount(accountId, `the link to ${accountId} closed`)
+        this.linkStates.next({ type: 'linkDown', accountId })
+      }
     })
   }
 }
@@ -647,6 +1054,17 @@ function throughputLimit (limit: { amount: string; periodMs: number } | undefine
 /** MessagePack has no `undefined`: leave absent fields out of stored records. */
 function dropUndefined<T extends object> (o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
+}
+
+/** A btp+ws URL as it may be shown: without its password (the token). */
+function withoutPassword (url: string): string {
+  try {
+    const u = new URL(url)
+    u.password = ''
+    return u.toString()
+  } catch {
+    return '(invalid url)'
+  }
 }
 
 function tokenKey (token: string): string {

@@ -114,11 +114,13 @@ const SPEC_DEFAULTS: Config = {
   },
   accounts: {},
   rates: { backend: 'static', spread: '0', rates: {} },
-  routing: { broadcastIntervalMs: 30000, routeExpiryMs: 45000, requestTimeoutMs: 10000 },
+  routing: { broadcastIntervalMs: 30000, routeExpiryMs: 45000, requestTimeoutMs: 10000, maxRoutesPerNeighbour: 200000 },
   settlement: { host: '127.0.0.1', port: 7771, idempotencyKeyRetentionMs: 86400000, retryMinDelayMs: 100, retryMaxDelayMs: 60000, requestTimeoutMs: 10000 },
   http: { host: '127.0.0.1', port: 7770 },
   spsp: { host: '127.0.0.1', port: 7772 },
-  routes: []
+  routes: [],
+  // Off in the embedded default: `npm start` needs no secret.
+  admin: { enabled: false, host: '127.0.0.1', port: 7769, history: 'full', historyRetentionHours: 720 }
 }
 
 /** What a config file without listeners gives: the same, but local mode off (only the embedded default turns it on). */
@@ -249,6 +251,16 @@ describe('schema checks', () => {
 
   test('dataDir must be a string', () => {
     expectProblem({ dataDir: 5 }, 'dataDir', 'must be a string')
+  })
+
+  test('admin: a token is required when enabled, at least 16 characters, never echoed', () => {
+    expectProblem({ admin: { enabled: true } }, 'admin.token', 'is required when admin.enabled is true')
+    expectProblem({ admin: { enabled: true, token: 'short' } }, 'admin.token', 'at least 16 characters')
+    let message = ''
+    try { validateConfig({ admin: { enabled: true, token: 'short' } }) } catch (e) { message = (e as Error).message }
+    expect(message).not.toContain('short')
+    expectProblem({ admin: { port: 9000, metricsPort: 9000 } }, 'admin.metricsPort', 'must differ from admin.port')
+    expect(validateConfig({ admin: { enabled: true, token: 'x'.repeat(16) } }).admin).toEqual({ enabled: true, host: '127.0.0.1', port: 7769, token: 'x'.repeat(16), history: 'full', historyRetentionHours: 720 })
   })
 
   test('packets limits', () => {

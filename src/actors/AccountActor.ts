@@ -21,7 +21,8 @@ import {
 import { forwardedPrepareFrame } from '../protocol/codec'
 import { Bucket, fullBucket, take } from '../protocol/limits'
 import { LinkEvent, errorFrame, ilpResponseFrame } from '../transport/btp'
-import type { AccountMessage, TransferSource } from './messages'
+import type { AccountMessage, AccountLimitSettings, TransferSource } from './messages'
+import { optionalBigInt } from '../protocol/amounts'
 import type { Store } from '../store/Store'
 import type { AccountDirectory } from './AccountDirectory'
 import { CONTROL_REQUEST_ID_BASE, ControlReply } from '../core/ControlChannel'
@@ -29,6 +30,7 @@ import { NO_HOP } from '../routing/PrefixTable'
 import { settlementDue } from '../settlement/amounts'
 import { OUTGOING_COLLECTION, INCOMING_COLLECTION, OutgoingSettlementRecord, IncomingSettlementRecord } from '../settlement/records'
 import { MAX_UINT64 } from '../protocol/codec'
+import type { HistoryRecorder } from '../history/TransferHistory'
 
 export type Relation = 'parent' | 'peer' | 'child'
 
@@ -69,6 +71,8 @@ interface IncomingPacket {
   condition: Buffer
   /** When the sender is answered R00 if the next hop has not reported back (the safety net). */
   deadline: number
+  /** When it arrived (for the latency metric). */
+  receivedAt: number
 }
 
 /** A Prepare we sent this account on behalf of another, waiting for its answer. */
@@ -150,6 +154,15 @@ export interface AccountDeps {
   settlementCredited: (accountId: string, recordKey: string) => void
   /** A BTP TRANSFER from an account that may credit them: the settlement service checks and credits it. */
   incomingTransfer: (accountId: string, connectionId: number, requestId: number, amount: bigint, key: string | undefined) => void
+  /** Reports an admin balance adjustment applied (its new committed balance, saved with the next group commit). */
+  balanceAdjusted?: (accountId: string, adjustmentId: number, balance: string) => void
+  /**
+   * Each Prepare from an account answered: "fulfilled" or the reject code, with its time in flight when
+   * it was forwarded (metrics). On the packet path: must be cheap.
+   */
+  observePacket?: (accountId: string, outcome: string, latencyMs?: number) => void
+  /** Transfer history of forwarded packets (it only buffers: cheap on the packet path). */
+  history?: HistoryRecorder
   /**
    * A Fulfill to a receiving account was committed (its balance already lowered by `amount`): the
    * receiver records it in this same handler run, so it rides the same group commit as the balance.
@@ -209,6 +222,14 @@ function handleOne (state: AccountState, msg: Exclude<AccountMessage, { type: 'b
       break
     case 'creditSettlement': creditSettlement(state, msg.recordKey, msg.amount, msg.record, deps); break
     case 'checkSettlement': if (state.info.settlement !== undefined) maybeSettle(state, deps); break
+    case 'adjustBalance':
+      // Inside the actor, so it cannot interleave with a packet's hold, commit or release.
+      state.balance.balance += BigInt(msg.amount)
+      saveBalance(state, deps)
+      deps.log.info({ account: state.info.id, amount: msg.amount, reason: msg.reason, balance: state.balance.balance.toString() }, 'balance adjusted by an operator')
+      deps.balanceAdjusted?.(state.info.id, msg.adjustmentId, state.balance.balance.toString())
+      break
+    case 'setLimits': setLimits(state, msg.limits, deps); break
   }
 }
 
@@ -231,7 +252,8 @@ function maybeSettle (state: AccountState, deps: AccountDeps): void {
   const record: OutgoingSettlementRecord = { account: id, amount: amount.toString(), createdAt: deps.now() }
   deps.store.put(OUTGOING_COLLECTION, key, record)
   deps.log.info({ account: id, amount: amount.toString(), key, balance: state.balance.balance.toString() }, 'settlement due: debited, sending it')
-  deps.store.afterCommit(() => { deps.settle(id, key, amount) })
+  // Durable in any durability mode: money leaves only once its debit can never be lost.
+  deps.store.afterDurable(() => { deps.settle(id, key, amount) })
 }
 
 /** An incoming settlement lowers what the account owes; its idempotency record is stored with it. */
@@ -241,7 +263,8 @@ function creditSettlement (state: AccountState, recordKey: string, amount: bigin
   saveBalance(state, deps)
   deps.store.put(INCOMING_COLLECTION, recordKey, record)
   deps.log.info({ account: id, amount: amount.toString(), balance: state.balance.balance.toString() }, 'incoming settlement credited')
-  deps.store.afterCommit(() => { deps.settlementCredited(id, recordKey) })
+  // Durable in any durability mode: the engine is told "credited" only once that cannot be lost.
+  deps.store.afterDurable(() => { deps.settlementCredited(id, recordKey) })
 }
 
 /**
@@ -332,6 +355,22 @@ export function sendAcks (state: AccountState, deps: AccountDeps): void {
   })
 }
 
+/**
+ * New limits from the admin API. `info` is changed in place: the actor's spawn closure holds the same
+ * object. Rate buckets start full under their new sizes.
+ */
+function setLimits (state: AccountState, limits: AccountLimitSettings, deps: AccountDeps): void {
+  const info = state.info
+  info.limits = { minBalance: optionalBigInt(limits.minBalance), maxBalance: optionalBigInt(limits.maxBalance) }
+  info.maxPacketAmount = optionalBigInt(limits.maxPacketAmount)
+  info.packetsPerSecond = limits.packetsPerSecond
+  info.throughputLimit = limits.throughputLimit === undefined ? undefined : { amount: BigInt(limits.throughputLimit.amount), periodMs: limits.throughputLimit.periodMs }
+  const now = deps.now()
+  state.packetBucket = info.packetsPerSecond === undefined ? undefined : fullBucket(BigInt(info.packetsPerSecond), 1000, now)
+  state.amountBucket = info.throughputLimit === undefined ? undefined : fullBucket(info.throughputLimit.amount, info.throughputLimit.periodMs, now)
+  deps.log.info({ account: info.id }, 'account limits changed by an operator')
+}
+
 // ---- this account sends us something -------------------------------------------------------------
 
 function onLinkEvent (state: AccountState, connectionId: number, event: LinkEvent, deps: AccountDeps): void {
@@ -343,6 +382,7 @@ function onLinkEvent (state: AccountState, connectionId: number, event: LinkEven
     case 'prepare': onIncomingPrepare(state, connectionId, event.requestId, event.prepare, deps); break
     case 'badPrepare':
       answer(state, connectionId, event.requestId, rejectPacket('F01', deps.ilpAddress(), `invalid packet: ${event.reason}`), deps)
+      deps.observePacket?.(state.info.id, 'F01')
       break
     case 'reply': onOutgoingReply(state, event.requestId, event.reply, deps); break
     case 'error':
@@ -381,6 +421,11 @@ function controlAnswer (state: AccountState, event: Extract<LinkEvent, { type: '
 
 function onIncomingPrepare (state: AccountState, connectionId: number, requestId: number, prepare: Prepare, deps: AccountDeps): void {
   if (prepare.destination.startsWith('peer.')) {
+    if (prepare.amount !== 0n) {
+      // Peer protocols carry no money: fulfilling one would book a payment we never account for.
+      answer(state, connectionId, requestId, rejectPacket('F01', deps.ilpAddress(), `requests to ${prepare.destination} must have amount 0`), deps)
+      return
+    }
     if (prepare.destination === 'peer.config') {
       answer(state, connectionId, requestId, ildcpResponse(state, deps.ilpAddress()), deps)
     } else {
@@ -434,13 +479,15 @@ function onIncomingPrepare (state: AccountState, connectionId: number, requestId
   // The safety net: should the next hop never report back, the sender still gets R00 — one message
   // window after the next hop's deadline, and never after the sender's own expiry.
   const deadline = Math.min(prepare.expiresAt, expiry.expiresAt + deps.expiry.minMessageWindowMs)
-  state.incoming.set(seq, { connectionId, requestId, amount: prepare.amount, expiresAt: prepare.expiresAt, condition: prepare.executionCondition, deadline })
+  state.incoming.set(seq, { connectionId, requestId, amount: prepare.amount, expiresAt: prepare.expiresAt, condition: prepare.executionCondition, deadline, receivedAt: now })
+  if (deps.history !== undefined) deps.history.prepared(info.id, seq, prepare, nextHop, now)
   deps.expireAt(info.id, -seq, deadline)
 }
 
 /** Answers a Prepare from this account's link with a reject of our own (a function, not a per-packet closure). */
 function rejectIncoming (state: AccountState, connectionId: number, requestId: number, deps: AccountDeps, code: RejectCode, message: string, data?: Buffer): void {
   answer(state, connectionId, requestId, rejectPacket(code, deps.ilpAddress(), message, data), deps)
+  deps.observePacket?.(state.info.id, code)
 }
 
 /** `peer.config` (RFC 0031): a child learns its address and asset from us. */
@@ -562,6 +609,11 @@ function onForwardResult (state: AccountState, seq: number, reply: Reply, condit
   }
   state.incoming.delete(seq)
   deps.answered(1)
+  if (deps.observePacket !== undefined || deps.history !== undefined) {
+    const now = deps.now()
+    deps.observePacket?.(state.info.id, reply.kind === 'fulfill' ? 'fulfilled' : reply.code, now - packet.receivedAt)
+    deps.history?.settled(state.info.id, seq, reply, now)
+  }
 }
 
 function saveBalance (state: AccountState, deps: AccountDeps): void {
@@ -593,9 +645,11 @@ function onExpire (state: AccountState, ids: number[], deps: AccountDeps): void 
       if (packet.deadline > now) { deps.expireAt(state.info.id, id, packet.deadline); continue }
       state.incoming.delete(-id)
       deps.answered(1)
+      deps.observePacket?.(state.info.id, 'R00', now - packet.receivedAt)
       releaseIncoming(state.balance, packet.amount)
-      deps.send(state.info.id, packet.connectionId,
-        ilpResponseFrame(packet.requestId, rejectPacket('R00', address, 'no answer from the next hop before the packet expired')))
+      const reject = rejectPacket('R00', address, 'no answer from the next hop before the packet expired')
+      deps.send(state.info.id, packet.connectionId, ilpResponseFrame(packet.requestId, reject))
+      deps.history?.settled(state.info.id, -id, { kind: 'reject', code: 'R00', packet: reject }, now)
     }
   }
 }

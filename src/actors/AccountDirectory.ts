@@ -15,6 +15,12 @@ export class AccountDirectory {
 
   set (id: string, ref: Ref<AccountMessage>): void { this.refs.set(id, ref) }
   has (id: string): boolean { return this.refs.has(id) }
+  /** Forgets an account's actor (it was removed); messages to it are then refused (`tell` returns false). */
+  delete (id: string): Ref<AccountMessage> | undefined {
+    const ref = this.refs.get(id)
+    this.refs.delete(id)
+    return ref
+  }
   ids (): string[] { return [...this.refs.keys()] }
   get size (): number { return this.refs.size }
 

@@ -31,6 +31,8 @@ export interface RoutingSettings {
   routeExpiryMs: number
   /** How long we wait for a neighbour to answer a route control or update. */
   requestTimeoutMs: number
+  /** Most routes accepted from one neighbour (beyond: refused, with a warning). */
+  maxRoutesPerNeighbour: number
 }
 
 export interface NeighbourSettings extends Neighbour {
@@ -50,7 +52,7 @@ export type RouteManagerMessage =
   | { type: 'update'; from: string; update: CcpRouteUpdateRequest }
   /** From the routing shards: these prefixes' chosen routes changed. */
   | { type: 'changed'; prefixes: string[] }
-  | { type: 'updateAnswered'; to: string; toEpoch: number; error?: string }
+  | { type: 'updateAnswered'; to: string; fromEpoch: number; toEpoch: number; error?: string }
   | { type: 'controlAnswered'; to: string; error?: string }
   | { type: 'tick' }
 
@@ -151,7 +153,8 @@ export function handleRouteManagerMessage (state: RouteManagerState, msg: RouteM
       if (n === undefined) break
       n.updateInFlight = false
       if (msg.error === undefined) {
-        n.lastKnownEpoch = Math.max(n.lastKnownEpoch, msg.toEpoch)
+        // Only if it still has what that update started from (it may have asked again, from further back, meanwhile).
+        if (n.lastKnownEpoch === msg.fromEpoch) n.lastKnownEpoch = msg.toEpoch
         n.updateFailures = 0
       } else {
         n.updateFailures++
@@ -235,9 +238,14 @@ function onUpdate (state: RouteManagerState, from: string, update: CcpRouteUpdat
   const n = state.neighbours.get(from)
   if (n === undefined || !n.receiveRoutes || !n.linkUp) return
   n.expiresAt = Math.max(n.expiresAt, deps.now() + update.holdDownTime)
-  const outcome = applyRouteUpdate(n.held, update, route => refuseRoute(route, n, deps.address))
+  const cap = deps.settings.maxRoutesPerNeighbour
+  const outcome = applyRouteUpdate(n.held, update, route =>
+    refuseRoute(route, n, deps.address) ??
+    (n.held.routes.size >= cap && !n.held.routes.has(route.prefix) ? `${n.id} already has ${cap} routes here, the most accepted from one neighbour` : undefined))
   if (outcome.reset) deps.log.info({ account: n.id, tableId: update.routingTableId }, 'neighbour has a new routing table (it restarted): resyncing')
-  for (const r of outcome.refused) deps.log.warn({ account: n.id, prefix: r.prefix, reason: r.reason }, 'route refused')
+  // One line per refused route, up to a few: a flood of bad routes must not flood the log.
+  for (const r of outcome.refused.slice(0, 5)) deps.log.warn({ account: n.id, prefix: r.prefix, reason: r.reason }, 'route refused')
+  if (outcome.refused.length > 5) deps.log.warn({ account: n.id, refused: outcome.refused.length }, 'routes refused (more)')
 
   // Persist what we hold of its table, so a restart of ours resumes from this epoch.
   for (const prefix of outcome.withdrawn) deps.store.delete(ROUTES_COLLECTION, routeKey(n.id, prefix))
@@ -328,11 +336,13 @@ function sendUpdates (state: RouteManagerState, deps: RouteManagerDeps, self: Re
     if (chunk.newRoutes.length + chunk.withdrawnRoutes.length > 0) {
       deps.log.debug({ account: n.id, fromEpoch: n.lastKnownEpoch, toEpoch: chunk.toEpoch, routes: chunk.newRoutes.length, withdrawn: chunk.withdrawnRoutes.length }, 'sending route update')
     }
+    for (const prefix of chunk.oversized) deps.log.warn({ account: n.id, prefix }, 'route too large for a route update (path too long): sent as withdrawn')
     const to = n.id
+    const fromEpoch = n.lastKnownEpoch
     const toEpoch = chunk.toEpoch
     deps.request(to, packet, deps.settings.requestTimeoutMs).then(
-      reply => { dispatch(self, { type: 'updateAnswered', to, toEpoch, error: reply.kind === 'reject' ? `rejected with ${reply.code}` : undefined }) },
-      (err: Error) => { dispatch(self, { type: 'updateAnswered', to, toEpoch, error: err.message }) }
+      reply => { dispatch(self, { type: 'updateAnswered', to, fromEpoch, toEpoch, error: reply.kind === 'reject' ? `rejected with ${reply.code}` : undefined }) },
+      (err: Error) => { dispatch(self, { type: 'updateAnswered', to, fromEpoch, toEpoch, error: err.message }) }
     )
   }
 }

@@ -37,8 +37,24 @@ export type AccountMessage =
   | { type: 'creditSettlement'; recordKey: string; amount: bigint; record: IncomingSettlementRecord }
   /** Settle now if the balance is at or past the threshold (at start, and when the link comes up). */
   | { type: 'checkSettlement' }
+  /**
+   * From the admin API: add `amount` (a signed integer string) to the committed balance, for `reason`.
+   * Operator corrections are not held against the limits. The result is reported with `adjustmentId`.
+   */
+  | { type: 'adjustBalance'; adjustmentId: number; amount: string; reason: string }
+  /** From the admin API: new limits (integer strings; absent = no limit). Packets in flight keep their holds. */
+  | { type: 'setLimits'; limits: AccountLimitSettings }
   /** Several messages from one sender, delivered as one mailbox entry (see AccountDirectory). */
   | { type: 'batch'; messages: AccountMessage[] }
+
+/** An account's limits as plain data (amounts as integer strings). */
+export interface AccountLimitSettings {
+  minBalance?: string
+  maxBalance?: string
+  maxPacketAmount?: string
+  packetsPerSecond?: number
+  throughputLimit?: { amount: string; periodMs: number }
+}
 
 export interface RouteRemoval { prefix: string; nextHop: string; kind: RouteKind }
 

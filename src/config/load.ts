@@ -255,6 +255,11 @@ function* messagesFor(errors: Iterable<ValueError>): Generator<LocatedMessage> {
 function* unionMessages(error: ValueError): Generator<LocatedMessage> {
   const variants = annotated(error.schema).anyOf as TSchema[]
   const got = annotated(error.schema).secret ? '' : ` (got ${preview(error.value)})`
+  const own = annotated(error.schema).errorMessage
+  if (own !== undefined) {
+    yield { pointer: error.path, message: own + got }
+    return
+  }
   if (variants.every((variant) => kindOf(variant) === 'Literal')) {
     yield { pointer: error.path, message: `must be one of ${variants.map((v) => JSON.stringify(literalOf(v))).join(', ')}${got}` }
     return
@@ -625,6 +630,15 @@ function checkCrossFields(config: PlainObject, problems: Problems): void {
     })
   }
 
+  // The admin API is never served without a token.
+  const admin = config.admin
+  if (isPlainObject(admin) && admin.enabled === true && admin.token === undefined) {
+    problems.add(['admin', 'token'], 'is required when admin.enabled is true (every admin API call must present it)')
+  }
+  if (isPlainObject(admin) && typeof admin.metricsPort === 'number' && admin.metricsPort !== 0 && admin.metricsPort === admin.port) {
+    problems.add(['admin', 'metricsPort'], `must differ from admin.port (${admin.port})`)
+  }
+
   checkRates(config.rates, problems)
 
   const routing = config.routing
@@ -929,4 +943,19 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   for (const line of preProblems.list) problems.addLine(line)
   refuseEnvOnPluginLinks(raw, sources, problems)
   return validateInto(raw, problems)
+}
+
+/**
+ * Problems of a value (an admin API request body) against a schema built from this module's pieces,
+ * in the config's words: one "path: what is wrong" per problem (unknown fields, wrong types, amounts
+ * beyond uint64, minBalance > maxBalance). Empty when the value is valid. Does not fill defaults.
+ */
+export function schemaProblems(schema: TSchema, value: unknown): string[] {
+  const problems = new Problems()
+  const copy = cloneData(value, [], problems)
+  for (const { pointer, message } of messagesFor(Value.Errors(schema, copy))) {
+    problems.add(pointerToPath(pointer, copy), message, { unlessReported: true })
+  }
+  if (problems.list.length === 0) checkAmounts(copy, [], problems)
+  return [...problems.list]
 }

@@ -463,6 +463,11 @@ export const RoutingSchema = Type.Object(
       minimum: 10,
       default: 10000,
       description: 'How long to wait for a neighbour to answer a route control or route update (and the ILDCP request to a parent).'
+    }),
+    maxRoutesPerNeighbour: Type.Integer({
+      minimum: 1,
+      default: 200000,
+      description: 'Most routes accepted from one neighbour; beyond it its new prefixes are refused (with a warning), so a neighbour cannot fill our memory.'
     })
   },
   { additionalProperties: false, default: {}, description: 'Route exchange with neighbours (CCP, RFC 0010).' }
@@ -554,6 +559,46 @@ export const RatesSchema = Type.Union([StaticRatesSchema, HttpRatesSchema], {
     'Exchange rates between asset codes; "backend" selects the form. When absent: static with no rates (only the same asset code converts; other pairs get F02).'
 })
 
+export const AdminSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: false,
+      description:
+        'When true, the admin HTTP API (accounts, balances, routes, status, metrics; see docs/admin-api.yaml) is served. Off by default, so that the embedded default needs no secret; turn it on with a token, e.g. METAMORPHOSIS_ADMIN__ENABLED=true METAMORPHOSIS_ADMIN__TOKEN=....'
+    }),
+    host: Type.String({
+      minLength: 1,
+      default: '127.0.0.1',
+      description: 'Interface the admin API listens on (loopback by default: it is off the packet path and for operators only).'
+    }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 7769, description: 'TCP port of the admin API; 0 picks a free port.' }),
+    token: Type.Optional(Type.String({
+      minLength: 16,
+      secret: true,
+      errorMessage: 'must be a string of at least 16 characters',
+      description:
+        'Bearer token every admin API call must present (Authorization: Bearer TOKEN). Required when enabled; at least 16 characters. Never logged.'
+    })),
+    history: Type.Union([Type.Literal('full'), Type.Literal('off')], {
+      default: 'full',
+      description:
+        '"full": every forwarded packet gets a transfer id and its prepared / fulfilled / rejected record is kept (written in batches off the packet path; see the API\'s /transfers). "off": no transfer history (saves its CPU and disk; see docs/benchmarks.md).'
+    }),
+    historyRetentionHours: Type.Integer({
+      exclusiveMinimum: 0,
+      default: 720,
+      description: 'Transfer records older than this many hours are deleted (checked every minute). Default: 30 days.'
+    }),
+    metricsPort: Type.Optional(Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      description:
+        'When set, Prometheus metrics are served without a token at /metrics on a listener of their own on this port (same host); when absent, /metrics is on the admin API and needs the admin token like every other call.'
+    }))
+  },
+  { additionalProperties: false, default: {}, description: 'The admin HTTP API for operators (see docs/admin-api.yaml).' }
+)
+
 export const ConfigSchema = Type.Object(
   {
     ilpAddress: Type.Optional(Type.String({
@@ -587,7 +632,8 @@ export const ConfigSchema = Type.Object(
     settlement: SettlementSchema,
     http: HttpListenerSchema,
     spsp: SpspSchema,
-    routes: Type.Array(RouteSchema, { default: [], description: 'Static routes: an address prefix and the account to forward to. They take precedence over every other route (local accounts, routes learned from neighbours, the parent default route).' })
+    routes: Type.Array(RouteSchema, { default: [], description: 'Static routes: an address prefix and the account to forward to. They take precedence over every other route (local accounts, routes learned from neighbours, the parent default route).' }),
+    admin: AdminSchema
   },
   { additionalProperties: false, description: 'Metamorphosis connector configuration.' }
 )
@@ -622,6 +668,7 @@ export type StaticRatesConfig = Static<typeof StaticRatesSchema>
 export type HttpRatesConfig = Static<typeof HttpRatesSchema>
 export type AccountSettlementConfig = Static<typeof AccountSettlementSchema>
 export type SettlementConfig = Static<typeof SettlementSchema>
+export type AdminConfig = Static<typeof AdminSchema>
 
 /** Non-standard keywords this module puts on schemas (see the header comment). */
 export interface ConfigSchemaExtras {

@@ -60,6 +60,16 @@ export class ControlChannel {
     else p.resolve(reply)
   }
 
+  /** Fails the requests waiting for an account's answer (its link closed). */
+  failAccount (accountId: string, reason: string): void {
+    for (const [id, p] of this.pending) {
+      if (p.accountId !== accountId) continue
+      clearTimeout(p.timer)
+      this.pending.delete(id)
+      p.reject(new ControlRequestError(reason))
+    }
+  }
+
   /** Fails every request still waiting (at shutdown). */
   close (): void {
     for (const [id, p] of this.pending) {

@@ -8,10 +8,13 @@
  */
 import { createHash } from 'crypto'
 import type { CcpRoute, CcpRouteUpdateRequest } from 'ilp-protocol-ccp'
-import { ILP_PREFIX_PATTERN, ILP_ADDRESS_MAX_LENGTH } from '../config/schema'
+import { ILP_PREFIX_PATTERN, ILP_ADDRESS_PATTERN, ILP_ADDRESS_MAX_LENGTH } from '../config/schema'
 import type { Relation, Route } from './PrefixTable'
 
 const PREFIX = new RegExp(ILP_PREFIX_PATTERN)
+const ADDRESS = new RegExp(ILP_ADDRESS_PATTERN)
+/** Longest route path accepted: real paths are a handful of hops; long ones only bloat updates. */
+export const MAX_PATH_HOPS = 32
 
 // ---- the epoch log -------------------------------------------------------------------------------
 
@@ -103,6 +106,8 @@ export function refuseRoute (route: CcpRoute, from: Neighbour, ourAddress: strin
   if (prefix.length > ILP_ADDRESS_MAX_LENGTH || !PREFIX.test(prefix)) return 'not a valid address prefix'
   const scheme = ourAddress.slice(0, ourAddress.indexOf('.'))
   if (!prefix.startsWith(scheme + '.')) return `outside our address scheme "${scheme}"`
+  if (path.length > MAX_PATH_HOPS) return `its path has ${path.length} hops, more than ${MAX_PATH_HOPS}`
+  for (const hop of path) if (hop.length > ILP_ADDRESS_MAX_LENGTH || !ADDRESS.test(hop)) return 'its path holds an invalid address'
   if (path.includes(ourAddress)) return 'its path passes through this connector (a loop)'
   if (within(prefix, ourAddress) && !(from.address !== undefined && within(prefix, from.address))) {
     return 'inside this connector\'s own address space'
@@ -191,18 +196,26 @@ export interface UpdateChunk {
   toEpoch: number
   newRoutes: CcpRoute[]
   withdrawnRoutes: string[]
+  /** Routes too large for any update (a long path): sent as withdrawn instead. */
+  oversized: string[]
 }
 
 /**
  * The next update for a neighbour that has our table up to `fromEpoch`: the routes it is told now for
  * every prefix changed since, oldest change first, cut where the packet would be full (`toEpoch` then
- * says how far it got; the rest follows in the next update).
+ * says how far it got; the rest follows in the next update). From epoch 0 it holds nothing of ours, so
+ * it is sent no withdrawals. A route too large to fit in any update is sent as withdrawn.
  */
 export function nextUpdate (log: EpochLog, fromEpoch: number, describe: (prefix: string) => CcpRoute | undefined, maxBytes = MAX_UPDATE_BYTES): UpdateChunk {
-  const chunk: UpdateChunk = { toEpoch: log.epoch, newRoutes: [], withdrawnRoutes: [] }
+  const chunk: UpdateChunk = { toEpoch: log.epoch, newRoutes: [], withdrawnRoutes: [], oversized: [] }
   let bytes = 0
   for (const { epoch, prefix } of log.since(fromEpoch)) {
-    const route = describe(prefix)
+    let route = describe(prefix)
+    if (route !== undefined && routeBytes(route) > maxBytes) {
+      chunk.oversized.push(prefix)
+      route = undefined
+    }
+    if (route === undefined && fromEpoch === 0) continue
     const size = route === undefined ? prefix.length + 3 : routeBytes(route)
     if (bytes + size > maxBytes && bytes > 0) {
       chunk.toEpoch = epoch - 1

@@ -47,8 +47,8 @@ export class SettlementEngineClient {
   }
 
   /** `POST /accounts/:id/messages`: a message from the peer's engine; resolves with the engine's answer, whatever its status. */
-  async message (accountId: string, data: Buffer): Promise<EngineMessageAnswer> {
-    return await this.call('POST', `/accounts/${encodeURIComponent(accountId)}/messages`, data, 'application/octet-stream')
+  async message (accountId: string, data: Buffer, timeoutMs = this.timeoutMs): Promise<EngineMessageAnswer> {
+    return await this.call('POST', `/accounts/${encodeURIComponent(accountId)}/messages`, data, 'application/octet-stream', {}, timeoutMs)
   }
 
   private expectSuccess (res: EngineMessageAnswer, what: string): void {
@@ -57,12 +57,12 @@ export class SettlementEngineClient {
     throw new EngineError(`settlement engine answered ${res.status} ${what}: ${text}`, res.status >= 500 || RETRYABLE_4XX.has(res.status), res.status)
   }
 
-  private async call (method: string, path: string, body?: string | Buffer, contentType?: string, headers: Record<string, string> = {}): Promise<EngineMessageAnswer> {
+  private async call (method: string, path: string, body?: string | Buffer, contentType?: string, headers: Record<string, string> = {}, timeoutMs = this.timeoutMs): Promise<EngineMessageAnswer> {
     const h: Record<string, string> = { ...headers }
     if (contentType !== undefined) h['Content-Type'] = contentType
     let res: Response
     try {
-      res = await fetch(this.base + path, { method, headers: h, body, signal: AbortSignal.timeout(this.timeoutMs) })
+      res = await fetch(this.base + path, { method, headers: h, body, signal: AbortSignal.timeout(timeoutMs) })
     } catch (e) {
       const reason = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)
       throw new EngineError(`settlement engine unreachable (${method} ${path}): ${reason}`, true)

@@ -33,6 +33,8 @@ export const PEER_SETTLE_FULFILLMENT = Buffer.alloc(32)
 export const PEER_SETTLE_CONDITION = Buffer.from('66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925', 'hex')
 /** How often idempotency records past their retention are removed. */
 const PRUNE_INTERVAL_MS = 3600000
+/** `peer.settle` messages one account may have waiting for our engine at once (beyond: T03). */
+const MAX_MESSAGES_IN_FLIGHT = 4
 
 /** A settlement that will not succeed by trying again (the engine refused it with a 4xx). */
 class PermanentSettlementError extends Error {}
@@ -73,6 +75,8 @@ export class SettlementService {
   /** Incoming settlements being handled, by record key: a repeat waits for the first. */
   private readonly crediting = new Map<string, Promise<IncomingSettlementRecord>>()
   private pruneTimer: NodeJS.Timeout | undefined
+  /** `peer.settle` messages per account waiting for our engine. */
+  private readonly messagesInFlight = new Map<string, number>()
   private readonly timers = new Set<NodeJS.Timeout>()
 
   constructor (private readonly deps: SettlementServiceDeps) {
@@ -243,6 +247,11 @@ export class SettlementService {
 
   /** A BTP TRANSFER from an account allowed to settle that way (checked by its actor). */
   incomingTransfer (accountId: string, connectionId: number, requestId: number, amount: bigint, key: string | undefined): void {
+    if (amount === 0n) {
+      // Nothing to credit, nothing to remember.
+      this.deps.sendFrame(accountId, connectionId, this.deps.transferAnswer(requestId, undefined))
+      return
+    }
     const account = this.deps.accounts.get(accountId)
     const scale = account?.info.asset.scale ?? 0
     const record: IncomingSettlementRecord = {
@@ -276,7 +285,11 @@ export class SettlementService {
       if (existing !== undefined) {
         // RFC 0038: keys are kept a day from the latest request that used them.
         store.put(INCOMING_COLLECTION, recordKey, { ...existing, at: this.deps.now() })
-        await new Promise<void>(resolve => store.afterCommit(resolve))
+        await new Promise<void>((resolve, reject) => {
+          // A failing disk must not leave the engine's retries piling up here.
+          const timer = setTimeout(() => reject(new Error('the settlement record could not be stored in time')), this.deps.config.requestTimeoutMs)
+          store.afterDurable(() => { clearTimeout(timer); resolve() })
+        })
         this.deps.log.info({ account: accountId, key: recordKey }, 'repeated settlement answered from its record, not credited again')
         return existing
       }
@@ -315,10 +328,12 @@ export class SettlementService {
     const cutoff = this.deps.now() - this.deps.config.idempotencyKeyRetentionMs
     let removed = 0
     for (const { key, value } of await this.deps.store.list(INCOMING_COLLECTION)) {
-      if ((value as IncomingSettlementRecord).at < cutoff && !this.stopped) {
-        this.deps.store.delete(INCOMING_COLLECTION, key)
-        removed++
-      }
+      if ((value as IncomingSettlementRecord).at >= cutoff || this.stopped || this.crediting.has(key)) continue
+      // Read it again just before deleting: a repeated request may have refreshed it since the listing.
+      const now = await this.deps.store.get(INCOMING_COLLECTION, key) as IncomingSettlementRecord | undefined
+      if (now === undefined || now.at >= cutoff || this.crediting.has(key)) continue
+      this.deps.store.delete(INCOMING_COLLECTION, key)
+      removed++
     }
     if (removed > 0) this.deps.log.info({ removed }, 'expired settlement idempotency keys removed')
     return removed
@@ -352,12 +367,23 @@ export class SettlementService {
   async fromPeer (account: AccountInfo, prepare: Prepare): Promise<Buffer> {
     const engine = this.engines.get(account.id)
     if (engine === undefined) return rejectPacket('F02', PEER_SETTLE, `account ${account.id} does not settle through a settlement engine here`)
+    // Each message is an HTTP call to our engine: a peer may not have more than a few waiting at once.
+    const busy = this.messagesInFlight.get(account.id) ?? 0
+    if (busy >= MAX_MESSAGES_IN_FLIGHT) return rejectPacket('T03', PEER_SETTLE, `account ${account.id} has ${busy} settlement messages waiting for the engine, the most allowed`)
+    // No point waiting for the engine past the packet's own expiry.
+    const timeoutMs = Math.min(this.deps.config.requestTimeoutMs, prepare.expiresAt - this.deps.now())
+    if (timeoutMs <= 0) return rejectPacket('R00', PEER_SETTLE, 'the settlement message expired')
+    this.messagesInFlight.set(account.id, busy + 1)
     let answer
     try {
-      answer = await engine.message(account.id, prepare.data)
+      answer = await engine.message(account.id, prepare.data, timeoutMs)
     } catch (err) {
       this.deps.log.warn({ account: account.id, reason: err instanceof Error ? err.message : String(err) }, 'could not pass a settlement message to the engine')
       return rejectPacket('T00', PEER_SETTLE, 'the settlement engine is unreachable')
+    } finally {
+      const left = (this.messagesInFlight.get(account.id) ?? 1) - 1
+      if (left === 0) this.messagesInFlight.delete(account.id)
+      else this.messagesInFlight.set(account.id, left)
     }
     if (answer.status >= 200 && answer.status < 300) {
       if (answer.body.length > MAX_MESSAGE_BYTES) return rejectPacket('T00', PEER_SETTLE, 'the settlement engine\'s answer is too large for an ILP packet')

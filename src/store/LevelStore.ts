@@ -18,6 +18,8 @@ import type { AccountRecord, Store, ListOptions, StoredRecord } from './Store'
 
 export const SCHEMA_VERSION = 1
 const SCHEMA_KEY = 'meta:schema'
+/** Written (empty) only to force an fsync in fast mode when a durable callback has nothing else to write. */
+const SYNC_KEY = 'meta:sync'
 const ACCOUNT_PREFIX = 'account:'
 const RECORD_PREFIX = 'r:'
 /** Sorts after any key character a record key will use. */
@@ -57,6 +59,8 @@ export class LevelStore implements Store {
   private records = new Map<string, Buffer | null>()
   /** Those of the batch being written now (reads must still see them). */
   private writingRecords = new Map<string, Buffer | null>()
+  /** Fast mode: a callback waits for a synced batch (afterDurable), so the next batch is fsync'd. */
+  private syncNext = false
   private waiting: Array<() => void> = []
   private writing: Promise<void> | undefined
   private scheduled = false
@@ -157,6 +161,16 @@ export class LevelStore implements Store {
     this.schedule()
   }
 
+  afterDurable (fn: () => void): void {
+    if (this.options.durability === 'strict') {
+      this.afterCommit(fn)
+      return
+    }
+    this.waiting.push(fn)
+    this.syncNext = true
+    this.schedule()
+  }
+
   /** Resolves once everything saved so far is on disk; rejects if that has not happened by `timeoutMs`. */
   async flush (timeoutMs = 30000): Promise<void> {
     const deadline = Date.now() + timeoutMs
@@ -208,7 +222,9 @@ export class LevelStore implements Store {
     this.waiting = []
     this.records = new Map()
     this.writingRecords = records
-    const writing = this.write(ids, records, callbacks)
+    const sync = this.options.durability === 'strict' || this.syncNext
+    this.syncNext = false
+    const writing = this.write(ids, records, callbacks, sync)
     this.writing = writing
     try {
       await writing
@@ -217,17 +233,19 @@ export class LevelStore implements Store {
       this.writingRecords = new Map()
     }
     if (this.dirty.size > 0 || this.records.size > 0 || this.waiting.length > 0) {
-      if (this.options.durability === 'strict' || this.failures > 0) this.schedule()
+      if (this.options.durability === 'strict' || this.failures > 0 || this.syncNext) this.schedule()
     }
   }
 
   /** Writes one batch, then runs the callbacks that waited for it. */
-  private async write (ids: Set<string>, records: Map<string, Buffer | null>, callbacks: Array<() => void>): Promise<void> {
+  private async write (ids: Set<string>, records: Map<string, Buffer | null>, callbacks: Array<() => void>, sync: boolean): Promise<void> {
     try {
       const ops: Array<{ type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string }> =
         [...ids].map(id => ({ type: 'put' as const, key: ACCOUNT_PREFIX + id, value: encodeAccount(this.cache.get(id) as AccountRecord) }))
       for (const [key, value] of records) ops.push(value === null ? { type: 'del', key } : { type: 'put', key, value })
-      if (ops.length > 0) await this.db.batch(ops, { sync: this.options.durability === 'strict' })
+      if (ops.length > 0) await this.db.batch(ops, { sync })
+      // Fast mode: earlier batches were written without fsync; a synced write makes them durable too.
+      else if (sync && this.options.durability === 'fast') await this.db.put(SYNC_KEY, Buffer.alloc(0), { sync: true })
       this.failures = 0
     } catch (e) {
       // Nothing waiting for this batch may be acknowledged: put it all back and try again shortly.
@@ -235,6 +253,7 @@ export class LevelStore implements Store {
       // Newer writes of the same keys win over the failed batch's.
       for (const [key, value] of records) if (!this.records.has(key)) this.records.set(key, value)
       this.waiting = callbacks.concat(this.waiting)
+      if (sync) this.syncNext = true
       this.failures++
       this.options.log.error({ err: e, attempt: this.failures }, 'writing to the data directory failed; retrying')
       await new Promise(resolve => setTimeout(resolve, Math.min(1000, 10 * 2 ** this.failures)))

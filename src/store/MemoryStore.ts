@@ -53,6 +53,7 @@ export class MemoryStore implements Store {
 
   readonly healthy = true
   afterCommit (fn: () => void): void { fn() }
+  afterDurable (fn: () => void): void { fn() }
   async flush (): Promise<void> {}
   async close (): Promise<void> {}
 }

@@ -18,7 +18,22 @@ export interface ProvisionedAccount {
   throughputLimit?: { amount: string; periodMs: number }
   /** Milliseconds since the epoch. */
   createdAt: number
+  /** "api": created through the admin API (absent: made in local mode by a new token). */
+  origin?: 'api'
+  /** How an API-created account is linked; `listener` above is "" for a dialled link. */
+  link?: StoredLink
+  /** Removed through the admin API at this time: not restored at start; its balance stays readable. */
+  removedAt?: number
 }
+
+/**
+ * An API-created account's link, as much as is needed to bring it back after a restart. A server-side
+ * token is kept only as its SHA-256 (it is only ever compared); a dialled link must present its token,
+ * so that one is kept as given (the data directory holds it, as the config file would).
+ */
+export type StoredLink =
+  | { type: 'btp-server'; listener: string; tokenHash: string }
+  | { type: 'btp-client'; url: string; token: string }
 
 export interface AccountRecord {
   id: string
@@ -43,6 +58,12 @@ export interface Store {
    * a Fulfill passed upstream, an account created — is sent from here.
    */
   afterCommit: (fn: () => void) => void
+  /**
+   * Like `afterCommit`, but durable whatever the durability mode: in fast mode it forces a synced batch
+   * now. For what must never be lost even where losing a few Fulfills is accepted: a settlement's debit
+   * before the money is sent, an incoming settlement's credit before the engine is told it is done.
+   */
+  afterDurable: (fn: () => void) => void
   /** Resolves when everything saved so far is on disk. */
   flush: () => Promise<void>
   /**

@@ -9,7 +9,7 @@
  * - A connector with a parent and no address of its own takes one from the parent (ILDCP).
  */
 import * as IlpPacket from 'ilp-packet'
-import { startConnector, freePort, eventually, RunningConnector, StartOptions } from '../helpers/connectorProcess'
+import { startConnector, freePort, eventually, tempDir, RunningConnector, StartOptions } from '../helpers/connectorProcess'
 import { btpClient, ildcpAddress, newFulfillment, prepare, parseReply, within, Plugin, ParsedReply } from '../helpers/ilp'
 
 const HOST = '127.0.0.1'
@@ -215,5 +215,15 @@ describe('a connector with a parent and no address of its own', () => {
     const paula = await client(p, 'paula')
     await reachable(paula, dave)
     await reachable(dave, paula)
+  })
+
+  test('a parent whose asset is not the one configured for it: the connector refuses to start, naming the field', async () => {
+    const portP = await freePort()
+    await start({
+      config: node('test.q', portP, { e: { relation: 'child', assetCode: 'XRP', assetScale: 9, link: { type: 'btp-server', token: 'e-secret' } } })
+    })
+    // Configured as scale 6 while the parent says 9: every amount with the parent would be 1,000 times off.
+    const failed = startConnector({ config: node(undefined, 0, { up: { ...(peerClient(portP, 'e-secret', 'parent') as object), assetScale: 6 } }), cwd: tempDir() })
+    await expect(failed).rejects.toThrow(/accounts\.up is configured with XRP scale 6/)
   })
 })

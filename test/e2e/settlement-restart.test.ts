@@ -7,26 +7,16 @@
  *
  * bob (engine) and carol (BTP TRANSFER, creditIncoming) both settle at −1000 down to 0.
  */
-import { randomBytes } from 'crypto'
+
 import path from 'path'
-import * as IlpPacket from 'ilp-packet'
 import pino from 'pino'
 import { startConnector, tempDir, freePort, eventually, RunningConnector } from '../helpers/connectorProcess'
-import { connected, parseReply, within, Plugin, sha256, moneyPlugin, MoneyPlugin } from '../helpers/ilp'
+import { connected, within, Plugin, moneyPlugin, MoneyPlugin, payCarryingFulfillment as pay, fulfilFromData as fulfil } from '../helpers/ilp'
 import { TestEngine, creditIncoming } from '../helpers/settlementEngine'
 import { LevelStore } from '../../src/store/LevelStore'
 import { OUTGOING_COLLECTION, INCOMING_COLLECTION } from '../../src/settlement/records'
 
 jest.setTimeout(60000)
-
-async function pay (from: Plugin, destination: string, amount: number): Promise<string> {
-  const fulfillment = randomBytes(32)
-  const reply = parseReply(await from.sendData(IlpPacket.serializeIlpPrepare({
-    destination, amount: String(amount), executionCondition: sha256(fulfillment), expiresAt: new Date(Date.now() + 10000), data: fulfillment
-  })))
-  return reply.type === 'fulfill' ? 'fulfill' : `${reply.code} ${reply.message}`
-}
-const fulfil = async (data: Buffer): Promise<Buffer> => IlpPacket.serializeIlpFulfill({ fulfillment: IlpPacket.deserializeIlpPrepare(data).data, data: Buffer.alloc(0) })
 
 interface Persisted { balances: Map<string, string>; pendingOut: unknown[]; incomingKeys: string[] }
 

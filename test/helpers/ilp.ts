@@ -259,3 +259,19 @@ export function moneyPlugin (server: string): MoneyPlugin {
   }
   return plugin
 }
+
+/**
+ * Sends a Prepare that carries its own fulfillment as data (the receiver fulfils with `fulfilFromData`):
+ * 'fulfill', or the reject's code and message.
+ */
+export async function payCarryingFulfillment (from: Plugin, destination: string, amount: number): Promise<string> {
+  const fulfillment = randomBytes(32)
+  const reply = parseReply(await from.sendData(IlpPacket.serializeIlpPrepare({
+    destination, amount: String(amount), executionCondition: sha256(fulfillment), expiresAt: new Date(Date.now() + 10000), data: fulfillment
+  })))
+  return reply.type === 'fulfill' ? 'fulfill' : `${reply.code} ${reply.message}`
+}
+
+/** A data handler that fulfils a Prepare sent by `payCarryingFulfillment`. */
+export const fulfilFromData = async (data: Buffer): Promise<Buffer> =>
+  IlpPacket.serializeIlpFulfill({ fulfillment: IlpPacket.deserializeIlpPrepare(data).data, data: Buffer.alloc(0) })

@@ -70,9 +70,9 @@ async function payToPeer (c: Connector): Promise<string> {
 }
 
 const PEER_TABLE = '3b2cd3d5-6a53-4b0e-9c2e-111111111111'
-function update (from: number, to: number, routes: Ccp.CcpRoute[]): Buffer {
+function update (from: number, to: number, routes: Ccp.CcpRoute[], holdDownTime = 5000): Buffer {
   return Ccp.serializeCcpRouteUpdateRequest({
-    routingTableId: PEER_TABLE, currentEpochIndex: to, fromEpochIndex: from, toEpochIndex: to, holdDownTime: 5000,
+    routingTableId: PEER_TABLE, currentEpochIndex: to, fromEpochIndex: from, toEpochIndex: to, holdDownTime,
     speaker: 'test.p', newRoutes: routes, withdrawnRoutes: []
   })
 }
@@ -111,4 +111,39 @@ test('after a restart on the same data: the route control resumes from the epoch
   // Nothing changed on our side: a heartbeat from epoch 5 is all it needs.
   expect(parseReply(await peer.plugin.sendData(update(5, 5, []))).type).toBe('fulfill')
   expect(await eventually(async () => (await payToPeer(c)) === 'fulfill' ? true : undefined, 3000)).toBe(true)
+  await within(peer.plugin.disconnect(), 1000)
+})
+
+test('a neighbour that stops refreshing its routes: they expire after its hold-down time, we ask again, and a heartbeat brings them back', async () => {
+  const c = connector ?? await startConnector()
+  const peer = await ccpPeer(c)
+  await eventually(() => peer.controls[0], 3000)
+  // Routes valid for 600 ms unless refreshed.
+  expect(parseReply(await peer.plugin.sendData(update(5, 6, [route('test.p', ['test.p'])], 600))).type).toBe('fulfill')
+  expect(await eventually(async () => (await payToPeer(c)) === 'fulfill' ? true : undefined, 3000)).toBe(true)
+  const controlsBefore = peer.controls.length
+  // No heartbeat: once the longest hold-down it announced has passed (the 5 s of the previous test's
+  // heartbeat, at most), plus a check interval, they are gone, and we are asked again.
+  expect(await eventually(async () => /^F02/.test(await payToPeer(c)) ? true : undefined, 7000, 100)).toBe(true)
+  const again = await eventually(() => peer.controls[controlsBefore], 3000)
+  expect(again).toMatchObject({ mode: Ccp.Mode.MODE_SYNC, lastKnownRoutingTableId: PEER_TABLE, lastKnownEpoch: 6 })
+  expect(parseReply(await peer.plugin.sendData(update(6, 6, [], 5000))).type).toBe('fulfill')
+  expect(await eventually(async () => (await payToPeer(c)) === 'fulfill' ? true : undefined, 3000)).toBe(true)
+  await within(peer.plugin.disconnect(), 1000)
+}, 20000)
+
+test('an account removed at run time: the routes through it are withdrawn from our neighbours', async () => {
+  const c = connector ?? await startConnector()
+  const peer = await ccpPeer(c)
+  await eventually(() => peer.controls[0], 3000)
+  // The peer asks for our routes; a child made at run time gets a static route to test.z (routes through
+  // children are told to peers).
+  await c.createAccount({ id: 'kid', relation: 'child', assetCode: 'XRP', assetScale: 9, link: { type: 'btp-server', token: 'kid-token' } })
+  await c.addStaticRoute('test.z', 'kid')
+  expect(parseReply(await peer.plugin.sendData(Ccp.serializeCcpRouteControlRequest({ mode: Ccp.Mode.MODE_SYNC, lastKnownRoutingTableId: '00000000-0000-0000-0000-000000000000', lastKnownEpoch: 0, features: [] }))).type).toBe('fulfill')
+  await eventually(() => peer.updates.some(u => u.newRoutes.some(r => r.prefix === 'test.z')) ? true : undefined, 3000)
+  await c.removeAccount('kid')
+  const withdrawal = await eventually(() => peer.updates.find(u => u.withdrawnRoutes.includes('test.z')), 3000)
+  expect(withdrawal.speaker).toBe('test.x')
+  await within(peer.plugin.disconnect(), 1000)
 })

@@ -769,3 +769,48 @@ describe('records (collections beside the accounts)', () => {
     expect(await store.list('c')).toStrictEqual([{ key: 'b', value: { a: [1, 2] } }])
   })
 })
+
+describe('afterDurable', () => {
+  test('fast durability: it forces a synced batch now, not at the next flush interval', async () => {
+    const store = await openStore(tempDir(), { durability: 'fast', fastFlushIntervalMs: 60000 })
+    const batch = jest.spyOn((store as unknown as { db: { batch: (...a: unknown[]) => Promise<void> } }).db, 'batch')
+    store.saveBalance('bob', -1100n)
+    store.put('settle-out', 'k1', { amount: '1100' })
+    let ran = false
+    store.afterDurable(() => { ran = true })
+    const started = Date.now()
+    while (!ran && Date.now() - started < 5000) await new Promise(resolve => setTimeout(resolve, 5))
+    expect(ran).toBe(true)
+    expect(Date.now() - started).toBeLessThan(5000)
+    // The batch that carried them was fsync'd, and carried both writes.
+    const call = batch.mock.calls.find(c => (c[1] as { sync?: boolean })?.sync === true)
+    expect(call).toBeDefined()
+    expect((call?.[0] as Array<{ key: string }>).map(op => op.key).sort()).toStrictEqual(['account:bob', 'r:settle-out:k1'])
+    await store.close()
+  })
+
+  test('fast durability with nothing new to write: earlier unsynced batches are made durable by a synced write', async () => {
+    const store = await openStore(tempDir(), { durability: 'fast', fastFlushIntervalMs: 20 })
+    store.saveBalance('bob', 5n)
+    await new Promise(resolve => setTimeout(resolve, 100)) // written, without fsync
+    const db = (store as unknown as { db: { put: (...a: unknown[]) => Promise<void> } }).db
+    const put = jest.spyOn(db, 'put')
+    let ran = false
+    store.afterDurable(() => { ran = true })
+    await store.flush()
+    expect(ran).toBe(true)
+    expect(put.mock.calls.some(c => (c[2] as { sync?: boolean })?.sync === true)).toBe(true)
+    await store.close()
+  })
+
+  test('strict durability: the same as afterCommit', async () => {
+    const store = await openStore(tempDir())
+    store.saveBalance('bob', 1n)
+    let ran = false
+    store.afterDurable(() => { ran = true })
+    expect(ran).toBe(false)
+    await store.flush()
+    expect(ran).toBe(true)
+    await store.close()
+  })
+})

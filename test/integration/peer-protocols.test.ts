@@ -45,6 +45,12 @@ test('a peer protocol is answered by its handler, at once or later; a failing ha
   expect(connector.packetsInFlight).toBe(0)
 })
 
+test('a peer protocol request that carries money is refused F01 (it would be fulfilled without being booked)', async () => {
+  expect(parseReply(await peer.sendData(prepare('peer.echo', '5')))).toMatchObject({ type: 'reject', code: 'F01' })
+  expect(parseReply(await peer.sendData(prepare('peer.config', '1')))).toMatchObject({ type: 'reject', code: 'F01' })
+  expect(connector.account('bob')).toMatchObject({ balance: '0', packetsInFlight: 0 })
+})
+
 test('only peer.* addresses of their own can be registered', () => {
   expect(() => connector.registerPeerProtocol('peer.config', () => fulfill())).toThrow()
   expect(() => connector.registerPeerProtocol('g.x', () => fulfill())).toThrow()
@@ -80,5 +86,18 @@ test('a peer that answers with a BTP error, or not at all, or an account with no
   await expect(connector.peerRequest('bob', prepare('peer.x', '0'), 300)).rejects.toThrow(/no answer from bob within 300 ms/)
   peer.deregisterDataHandler()
   await expect(connector.peerRequest('nobody', prepare('peer.x', '0'), 300)).rejects.toThrow(/link to nobody is down/)
+  expect(connector.control.size).toBe(0)
+})
+
+test('when the link closes, the connector\'s requests waiting on it fail at once, not at their timeout', async () => {
+  const other = await connected(`btp+ws://:bob-token@127.0.0.1:${connector.port('default') as number}`)
+  peer.registerDataHandler(async () => await new Promise<Buffer>(() => {}))
+  other.registerDataHandler(async () => await new Promise<Buffer>(() => {}))
+  const started = Date.now()
+  const pending = connector.peerRequest('bob', prepare('peer.x', '0'), 20000)
+  await new Promise(resolve => setTimeout(resolve, 100))
+  await Promise.all([within(other.disconnect(), 2000), within(peer.disconnect(), 2000)])
+  await expect(pending).rejects.toThrow(/link to bob closed/)
+  expect(Date.now() - started).toBeLessThan(5000)
   expect(connector.control.size).toBe(0)
 })

@@ -6,11 +6,10 @@
  * carol settles by TRANSFER both ways: threshold -1000, settleTo -100, creditIncoming on.
  * dave settles by TRANSFER too, but his TRANSFERs are not credited (creditIncoming off, the default).
  */
-import { randomBytes } from 'crypto'
-import * as IlpPacket from 'ilp-packet'
+
 import pino from 'pino'
 import { createConnector, validateConfig, Connector } from '../../src'
-import { connected, parseReply, within, Plugin, sha256, moneyPlugin, MoneyPlugin } from '../helpers/ilp'
+import { connected, within, Plugin, moneyPlugin, MoneyPlugin, payCarryingFulfillment as pay, fulfilFromData as fulfil } from '../helpers/ilp'
 import { tempDir, eventually } from '../helpers/connectorProcess'
 
 let connector: Connector
@@ -18,14 +17,6 @@ let alice: Plugin
 let carol: MoneyPlugin
 let dave: MoneyPlugin
 
-async function pay (from: Plugin, destination: string, amount: number): Promise<string> {
-  const fulfillment = randomBytes(32)
-  const reply = parseReply(await from.sendData(IlpPacket.serializeIlpPrepare({
-    destination, amount: String(amount), executionCondition: sha256(fulfillment), expiresAt: new Date(Date.now() + 10000), data: fulfillment
-  })))
-  return reply.type === 'fulfill' ? 'fulfill' : `${reply.code} ${reply.message}`
-}
-const fulfil = async (data: Buffer): Promise<Buffer> => IlpPacket.serializeIlpFulfill({ fulfillment: IlpPacket.deserializeIlpPrepare(data).data, data: Buffer.alloc(0) })
 const balance = (id: string): string | undefined => connector.account(id)?.balance
 
 beforeAll(async () => {

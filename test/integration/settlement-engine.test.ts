@@ -6,11 +6,11 @@
  * bob is a peer (scale 6) settling through the engine: threshold -1000, settleTo 0, so once we owe bob
  * 1000 or more we pay him back to 0. alice is a child that pays and gets paid through us.
  */
-import { randomBytes } from 'crypto'
+
 import * as IlpPacket from 'ilp-packet'
 import pino from 'pino'
 import { createConnector, validateConfig, Connector } from '../../src'
-import { connected, parseReply, within, Plugin, sha256 } from '../helpers/ilp'
+import { connected, parseReply, within, Plugin, sha256, payCarryingFulfillment as pay } from '../helpers/ilp'
 import { tempDir, eventually } from '../helpers/connectorProcess'
 import { TestEngine, creditIncoming, sendMessage, post } from '../helpers/settlementEngine'
 
@@ -31,14 +31,6 @@ function receiver (name: string) {
     }
     return IlpPacket.serializeIlpFulfill({ fulfillment: p.data, data: Buffer.alloc(0) })
   }
-}
-
-async function pay (from: Plugin, destination: string, amount: number): Promise<string> {
-  const fulfillment = randomBytes(32)
-  const reply = parseReply(await from.sendData(IlpPacket.serializeIlpPrepare({
-    destination, amount: String(amount), executionCondition: sha256(fulfillment), expiresAt: new Date(Date.now() + 10000), data: fulfillment
-  })))
-  return reply.type === 'fulfill' ? 'fulfill' : `${reply.code} ${reply.message}`
 }
 
 const balance = (id: string): string | undefined => connector.account(id)?.balance

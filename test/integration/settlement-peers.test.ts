@@ -7,11 +7,10 @@
  *
  *   alice (child of A) ── A ══ b-engine / b-transfer ══ a-engine / a-transfer ── B ── carl, dora (children of B)
  */
-import { randomBytes } from 'crypto'
-import * as IlpPacket from 'ilp-packet'
+
 import pino from 'pino'
 import { createConnector, validateConfig, Connector } from '../../src'
-import { connected, parseReply, within, Plugin, sha256 } from '../helpers/ilp'
+import { connected, within, Plugin, payCarryingFulfillment as pay, fulfilFromData as fulfil } from '../helpers/ilp'
 import { tempDir, eventually } from '../helpers/connectorProcess'
 import { TestEngine, creditIncoming, sendMessage } from '../helpers/settlementEngine'
 
@@ -23,15 +22,6 @@ let alice: Plugin
 let carl: Plugin
 let dora: Plugin
 const settling = { retryMinDelayMs: 20, retryMaxDelayMs: 200, requestTimeoutMs: 2000, port: 0 }
-
-async function pay (from: Plugin, destination: string, amount: number): Promise<string> {
-  const fulfillment = randomBytes(32)
-  const reply = parseReply(await from.sendData(IlpPacket.serializeIlpPrepare({
-    destination, amount: String(amount), executionCondition: sha256(fulfillment), expiresAt: new Date(Date.now() + 10000), data: fulfillment
-  })))
-  return reply.type === 'fulfill' ? 'fulfill' : `${reply.code} ${reply.message}`
-}
-const fulfil = async (data: Buffer): Promise<Buffer> => IlpPacket.serializeIlpFulfill({ fulfillment: IlpPacket.deserializeIlpPrepare(data).data, data: Buffer.alloc(0) })
 
 beforeAll(async () => {
   engineA = new TestEngine()

@@ -4,24 +4,16 @@
  * for it; and idempotency keys pruned only after their retention. Balances are what the account owes
  * the connector; expected values are worked out in the comments.
  */
-import { randomBytes } from 'crypto'
+
+import http from 'http'
 import * as IlpPacket from 'ilp-packet'
 import pino from 'pino'
 import { createConnector, validateConfig, Connector, MemoryStore } from '../../src'
-import { connected, parseReply, within, Plugin, sha256 } from '../helpers/ilp'
+import { connected, parseReply, within, Plugin, sha256, payCarryingFulfillment as pay, fulfilFromData as fulfil } from '../helpers/ilp'
 import { freePort, eventually } from '../helpers/connectorProcess'
 import { TestEngine } from '../helpers/settlementEngine'
 import { SettlementService } from '../../src/settlement/SettlementService'
 import { INCOMING_COLLECTION, OUTGOING_COLLECTION, OutgoingSettlementRecord } from '../../src/settlement/records'
-
-async function pay (from: Plugin, destination: string, amount: number): Promise<string> {
-  const fulfillment = randomBytes(32)
-  const reply = parseReply(await from.sendData(IlpPacket.serializeIlpPrepare({
-    destination, amount: String(amount), executionCondition: sha256(fulfillment), expiresAt: new Date(Date.now() + 10000), data: fulfillment
-  })))
-  return reply.type === 'fulfill' ? 'fulfill' : `${reply.code} ${reply.message}`
-}
-const fulfil = async (data: Buffer): Promise<Buffer> => IlpPacket.serializeIlpFulfill({ fulfillment: IlpPacket.deserializeIlpPrepare(data).data, data: Buffer.alloc(0) })
 
 describe('an engine in trouble', () => {
   let engine: TestEngine
@@ -139,4 +131,45 @@ test('idempotency keys are pruned after their retention (at least a day), not be
   expect(await service.prune()).toBe(2)
   expect(await store.list(INCOMING_COLLECTION)).toHaveLength(0)
   await service.stop()
+})
+
+test('a peer cannot keep more than 4 peer.settle messages waiting for a slow engine: the fifth gets T03 at once', async () => {
+  // An engine that sets accounts up at once but never answers a message.
+  const hanging: http.ServerResponse[] = []
+  const slowEngine = http.createServer((req, res) => {
+    if (req.url?.endsWith('/messages') === true) { hanging.push(res); return }
+    res.writeHead(201, { 'Content-Type': 'application/json' }).end('{}')
+  })
+  await new Promise<void>(resolve => slowEngine.listen(0, '127.0.0.1', resolve))
+  const port = (slowEngine.address() as { port: number }).port
+  const c = createConnector(validateConfig({
+    ilpAddress: 'test.a',
+    listeners: { default: { port: 0 } },
+    settlement: { port: 0, requestTimeoutMs: 1000 },
+    accounts: {
+      bob: {
+        relation: 'peer', assetCode: 'XRP', assetScale: 6, link: { type: 'btp-server', token: 'bob-token' },
+        settlement: { threshold: '-100', settleTo: '0', method: { type: 'rfc0038', url: `http://127.0.0.1:${port}` } }
+      }
+    }
+  }), { store: new MemoryStore(), logger: pino({ level: 'silent' }) })
+  await c.start()
+  const peer = await connected(`btp+ws://:bob-token@127.0.0.1:${c.port('default') as number}`)
+  try {
+    const message = (): Promise<Buffer> => peer.sendData(IlpPacket.serializeIlpPrepare({
+      destination: 'peer.settle', amount: '0', executionCondition: sha256(Buffer.alloc(32)), expiresAt: new Date(Date.now() + 10000), data: Buffer.from('m')
+    }))
+    const waiting = [message(), message(), message(), message()]
+    await eventually(() => hanging.length === 4 ? true : undefined, 3000)
+    const started = Date.now()
+    expect(parseReply(await message())).toMatchObject({ type: 'reject', code: 'T03' })
+    expect(Date.now() - started).toBeLessThan(1000)
+    // The four waiting ones end with the engine's timeout (T00), not never.
+    for (const reply of await Promise.all(waiting)) expect(parseReply(reply)).toMatchObject({ type: 'reject', code: 'T00' })
+  } finally {
+    for (const res of hanging) res.destroy()
+    await within(peer.disconnect(), 1000)
+    await c.stop(500)
+    await new Promise(resolve => slowEngine.close(resolve))
+  }
 })

@@ -165,16 +165,20 @@ describe('cutting updates', () => {
     log.record('test.gone') // 3
     log.record('test.c') // 4
     const describe = (prefix: string): CcpRoute | undefined => prefix === 'test.gone' ? undefined : { prefix, path: ['test.us'], auth: Buffer.alloc(32), props: [] }
-    // Each route is about 6 + 3 + 32 + 6 + 10 = 57 bytes by the estimate: room for two.
+    // Each route is about 6 + 3 + 32 + 6 + 10 = 57 bytes by the estimate, a withdrawal 9 + 3: room for two routes.
     const first = nextUpdate(log, 0, describe, 120)
     expect(first.newRoutes.map(r => r.prefix)).toStrictEqual(['test.a', 'test.b'])
+    // (from 0 the neighbour holds nothing: test.gone's withdrawal is not sent at all)
     expect(first.withdrawnRoutes).toStrictEqual([])
-    expect(first.toEpoch).toBe(2)
+    expect(first.toEpoch).toBe(3)
     const second = nextUpdate(log, first.toEpoch, describe, 120)
-    expect(second.withdrawnRoutes).toStrictEqual(['test.gone'])
     expect(second.newRoutes.map(r => r.prefix)).toStrictEqual(['test.c'])
     expect(second.toEpoch).toBe(4)
-    expect(nextUpdate(log, 4, describe)).toStrictEqual({ toEpoch: 4, newRoutes: [], withdrawnRoutes: [] })
+    // A neighbour that has epoch 1: test.b and the withdrawal fit (69 bytes), test.c would not.
+    const fromOne = nextUpdate(log, 1, describe, 120)
+    expect(fromOne).toMatchObject({ toEpoch: 3, withdrawnRoutes: ['test.gone'] })
+    expect(fromOne.newRoutes.map(r => r.prefix)).toStrictEqual(['test.b'])
+    expect(nextUpdate(log, 4, describe)).toStrictEqual({ toEpoch: 4, newRoutes: [], withdrawnRoutes: [], oversized: [] })
   })
 })
 
@@ -190,5 +194,39 @@ describe('route choice', () => {
     expect(best(learned('peer1', 'peer', 3), learned('peer2', 'peer', 2))).toBe('peer2')
     expect(best(learned('peerb', 'peer', 2), learned('peera', 'peer', 2))).toBe('peera')
     expect(best({ prefix: 'test.x', nextHop: 'up', kind: 'parent-default' }, learned('up2', 'parent', 9))).toBe('up2')
+  })
+})
+
+describe('limits found in review', () => {
+  test('a route with a path of more than 32 hops, or a hop that is not an address, is refused', () => {
+    const from: Neighbour = { id: 'kid', relation: 'child', address: 'test.us.kid' }
+    const hops = (n: number): string[] => Array.from({ length: n }, (_, i) => `test.h${i}`)
+    expect(refuseRoute({ prefix: 'test.x', path: hops(32), auth: Buffer.alloc(32), props: [] }, from, 'test.us')).toBeUndefined()
+    expect(refuseRoute({ prefix: 'test.x', path: hops(33), auth: Buffer.alloc(32), props: [] }, from, 'test.us')).toMatch(/33 hops/)
+    expect(refuseRoute({ prefix: 'test.x', path: ['test.ok', 'not an address'], auth: Buffer.alloc(32), props: [] }, from, 'test.us')).toMatch(/invalid address/)
+  })
+
+  test('a route too large for any update goes out as withdrawn, and the rest still goes out', () => {
+    const log = new EpochLog()
+    log.record('test.big') // 1
+    log.record('test.small') // 2
+    const long = Array.from({ length: 32 }, (_, i) => `test.${'h'.repeat(990)}${i}`)
+    const describe = (prefix: string): CcpRoute => ({ prefix, path: prefix === 'test.big' ? long : ['test.us'], auth: Buffer.alloc(32), props: [] })
+    const chunk = nextUpdate(log, 0, describe)
+    // From epoch 0 the neighbour holds nothing: the oversized route is simply not sent.
+    expect(chunk).toMatchObject({ toEpoch: 2, withdrawnRoutes: [], oversized: ['test.big'] })
+    expect(chunk.newRoutes.map(r => r.prefix)).toStrictEqual(['test.small'])
+    // From a later epoch it may hold an older route for that prefix: it is told to withdraw it.
+    log.record('test.big') // 3
+    expect(nextUpdate(log, 2, describe)).toMatchObject({ toEpoch: 3, withdrawnRoutes: ['test.big'], newRoutes: [] })
+  })
+
+  test('from epoch 0 no withdrawals are sent (the neighbour holds nothing of ours)', () => {
+    const log = new EpochLog()
+    log.record('test.gone') // 1
+    log.record('test.here') // 2
+    const describe = (prefix: string): CcpRoute | undefined => prefix === 'test.gone' ? undefined : { prefix, path: ['test.us'], auth: Buffer.alloc(32), props: [] }
+    expect(nextUpdate(log, 0, describe)).toMatchObject({ toEpoch: 2, withdrawnRoutes: [] })
+    expect(nextUpdate(log, 0, describe).newRoutes.map(r => r.prefix)).toStrictEqual(['test.here'])
   })
 })
