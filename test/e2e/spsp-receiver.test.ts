@@ -1,14 +1,16 @@
 /**
  * The receiver in the real process (`node dist/src/main.js`), as an operator runs it: the npm
  * `ilp-protocol-spsp` client resolves the payment pointer over HTTP and pays over STREAM through the
- * connector. After a graceful stop, the data directory holds what was credited: read back with the
- * store, it equals what the sender saw delivered, and the account's balance is its negative.
+ * connector. The admin API shows what was credited (GET /accounts/:id/receipts); after a graceful stop
+ * the data directory holds the same: read back with the store, it equals what the sender saw
+ * delivered, and the account's balance is its negative.
  */
 import path from 'path'
 import pino from 'pino'
 import { startConnector, RunningConnector } from '../helpers/connectorProcess'
 import { connected, within, Plugin } from '../helpers/ilp'
 import { LevelStore } from '../../src/store/LevelStore'
+import { adminClient, adminPort, ADMIN_TOKEN } from '../helpers/admin'
 import { TOTALS_COLLECTION, RECEIPTS_COLLECTION, ReceiverTotals, ReceiptRecord } from '../../src/receiver/records'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -26,7 +28,8 @@ beforeAll(async () => {
       accounts: {
         payer: { relation: 'child', assetCode: 'XRP', assetScale: 9, link: { type: 'btp-server', token: 'payer-token' } },
         tips: { relation: 'child', assetCode: 'XRP', assetScale: 9, link: { type: 'receiver', wellKnown: true } }
-      }
+      },
+      admin: { enabled: true, port: 0, token: ADMIN_TOKEN }
     }
   })
 }, 30000)
@@ -47,6 +50,18 @@ test('two payments to $host/tips and $host: stored totals and receipts equal wha
   // XRP scale 9 on both accounts, no spread: each packet delivers what it carries, so delivered = sent.
   expect(await pay(`${spsp}/tips`, '7000000')).toBe('7000000')
   expect(await pay(spsp, '333')).toBe('333')
+
+  // The admin API shows them: GET /accounts/tips/receipts.
+  const admin = adminClient(adminPort(conn))
+  const shown = await admin.call('GET', '/accounts/tips/receipts')
+  expect(shown.status).toBe(200)
+  expect(shown.body).toMatchObject({ account: 'tips', address: 'test.e.tips', amount: '7000333' })
+  expect((shown.body.receipts as ReceiptRecord[]).map(r => r.amount)).toEqual(['7000000', '333'])
+  const notReceiver = await admin.call('GET', '/accounts/payer/receipts')
+  expect(notReceiver.status).toBe(404)
+  expect(notReceiver.body.error).toContain('not a receiving account')
+  expect((await admin.call('GET', '/accounts/tips')).body.link).toEqual({ type: 'receiver', wellKnown: true })
+
   expect(await conn.stop('SIGTERM')).toBe(0)
 
   const store = await LevelStore.open(path.join(conn.cwd, 'data'), { durability: 'strict', fastFlushIntervalMs: 100, log: pino({ level: 'silent' }) })
