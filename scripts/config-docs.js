@@ -192,7 +192,7 @@ Rules:
 - A receiver link's account must have relation \`child\` and no \`settlement\`; at most one receiver sets
   \`wellKnown\`. \`btp-transfer\` settlement needs a BTP or plugin link.
 - \`http.port\` and \`spsp.port\` (when their listener is opened) must differ from the listener ports, from
-  \`settlement.port\` and from each other.
+  \`settlement.port\` (when an engine is used), from the admin API's ports (when it is on) and from each other.
 
 All problems are reported at once, one per line, as \`path: what is wrong\`, for example:
 

@@ -44,12 +44,18 @@ describe('http links', () => {
     expect(found.join('\n')).not.toContain('secret')
   })
 
-  test('the http port may not be a BTP listener\'s (when the listener is opened)', () => {
+  test('the http and spsp ports may not be a BTP listener\'s or the admin API\'s (when opened)', () => {
     const found = problems(withAccounts(
       { p: { relation: 'peer', ...usd, link: { type: 'http', incoming: { token: 'in' } } } },
       { http: { port: 7768 } }
     ))
     expect(found).toContain('http.port: port 7768 is already used by listeners.default')
+    // Nor the admin API's (when it is on).
+    const withAdmin = problems(withAccounts(
+      { shop: { relation: 'child', ...usd, link: { type: 'receiver' } } },
+      { spsp: { port: 7769 }, admin: { enabled: true, token: 'a-long-enough-admin-token', port: 7769 } }
+    ))
+    expect(withAdmin).toContain('spsp.port: port 7769 is already used by admin.port')
     // Not opened (no incoming): no conflict.
     expect(() => validateConfig(withAccounts(
       { p: { relation: 'peer', ...usd, link: { type: 'http', outgoing: { url: 'http://x/', token: 'o' } } } },

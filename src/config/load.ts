@@ -570,6 +570,11 @@ function checkListenerPorts(config: PlainObject, portOwner: Map<number, string>,
   const settlement = config.settlement
   const usesEngine = accounts.some(a => isPlainObject(a.settlement) && isPlainObject(a.settlement.method) && a.settlement.method.type === 'rfc0038')
   if (usesEngine && isPlainObject(settlement) && typeof settlement.port === 'number') used.set(settlement.port, 'settlement.port')
+  const admin = config.admin
+  if (isPlainObject(admin) && admin.enabled === true) {
+    if (typeof admin.port === 'number' && admin.port !== 0) used.set(admin.port, 'admin.port')
+    if (typeof admin.metricsPort === 'number' && admin.metricsPort !== 0) used.set(admin.metricsPort, 'admin.metricsPort')
+  }
   for (const [section, isOpened] of opened) {
     const value = config[section]
     if (!isOpened || !isPlainObject(value) || typeof value.port !== 'number' || value.port === 0) continue
