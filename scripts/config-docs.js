@@ -185,6 +185,14 @@ Rules:
 - A btp-server link's \`listener\` must name a listener; it may be omitted when there is exactly one.
 - A btp-client link's \`url\` must be a \`btp+ws://\` or \`btp+wss://\` URL, and a token must be given, either as
   \`token\` or as the URL password (\`btp+wss://:TOKEN@host:port\`).
+- An http link needs \`incoming\`, \`outgoing\` or both; \`outgoing.url\` must be an \`http://\` or \`https://\` URL;
+  incoming http tokens must be unique across accounts.
+- A plugin link (\`module\`, \`options\`) is set in the config file only: an environment variable that would
+  change it is an error (it would let the environment load code).
+- A receiver link's account must have relation \`child\` and no \`settlement\`; at most one receiver sets
+  \`wellKnown\`. \`btp-transfer\` settlement needs a BTP or plugin link.
+- \`http.port\` and \`spsp.port\` (when their listener is opened) must differ from the listener ports, from
+  \`settlement.port\` (when an engine is used), from the admin API's ports (when it is on) and from each other.
 
 All problems are reported at once, one per line, as \`path: what is wrong\`, for example:
 

@@ -21,7 +21,6 @@ import { ExchangeRates } from './core/ExchangeRates'
 import { ControlChannel } from './core/ControlChannel'
 import { BtpServer, AuthResult } from './transport/BtpServer'
 import { BtpClient } from './transport/BtpClient'
-import { BtpConnection } from './transport/BtpConnection'
 import { LinkRegistry } from './transport/LinkRegistry'
 import { decodeFrame, ilpResponseFrame, LinkEvent } from './transport/btp'
 import { batchPerTurn } from './transport/rx'
@@ -40,6 +39,13 @@ import { isValidSegment } from './config'
 import { LevelStore } from './store/LevelStore'
 import { SettlementService, SettlingAccount, PEER_SETTLE } from './settlement/SettlementService'
 import { transferFrame, emptyResponseFrame, errorFrame } from './transport/btp'
+import type { Link } from './transport/Link'
+import { HttpPeering } from './transport/HttpPeering'
+import { PluginHost } from './transport/PluginHost'
+import { pluginLog, pluginStore } from './transport/plugin'
+import { Receiver } from './receiver/Receiver'
+import { SpspServer } from './receiver/SpspServer'
+import type { ReceiverReport } from './receiver/records'
 
 const ROUTING_SHARDS = 4
 /** The address of a connector with no parent and no `ilpAddress` configured. */
@@ -95,6 +101,14 @@ export interface AccountView {
   packetsInFlight: number
 }
 
+/** An account's link as the admin API shows it (no tokens, no URL passwords, no plugin options). */
+export type AccountLinkView =
+  | { type: 'btp-server'; listener: string }
+  | { type: 'btp-client'; url: string }
+  | { type: 'http'; incoming: boolean; url?: string }
+  | { type: 'plugin'; module: string; failure?: string }
+  | { type: 'receiver'; wellKnown: boolean }
+
 export class Connector {
   readonly log: Logger
   private store: Store | undefined
@@ -117,7 +131,15 @@ export class Connector {
   private readonly wheel: ExpiryWheel
   private readonly servers = new Map<string, BtpServer>()
   private readonly ports = new Map<string, number>()
-  private readonly clients: BtpClient[] = []
+  /** Links the connector starts and stops itself: BTP clients, HTTP peers, plugins. */
+  private readonly clients: Array<{ start: () => void; stop: () => void | Promise<void> }> = []
+  private readonly plugins = new Map<string, PluginHost>()
+  /** ILP-over-HTTP peers and their listener (built in start()). */
+  private httpPeering: HttpPeering | undefined
+  /** The connector's own STREAM receivers and their SPSP endpoint. */
+  private receiver: Receiver | undefined
+  private spspServer: SpspServer | undefined
+  private spspBoundPort: number | undefined
   /** Prepares taken in from links and not yet answered: what a graceful stop waits for. */
   private unanswered = 0
   private draining = false
@@ -277,8 +299,17 @@ export class Connector {
         this.adjustments.delete(adjustmentId)
         // Answered once the new balance is on disk (strict durability), as a Fulfill would be.
         if (done !== undefined) store.afterCommit(() => done(balance))
-      }
+      },
+      received: (accountId, amount, condition) => { this.receiver?.credit(accountId, amount, condition, Date.now()) }
     }
+    this.httpPeering = new HttpPeering(this.config.http, this.log.child({ component: 'http' }))
+    this.receiver = new Receiver({
+      store,
+      log: this.log.child({ component: 'receiver' }),
+      address: () => this.address,
+      accountAddress: (id) => this.infos.get(id)?.address ?? childAddress(this.address, id),
+      attach: (accountId, link) => this.attach(accountId, link)
+    })
 
     // Parents first: with no address of our own, we ask one for it before anyone else may connect.
     for (const id of parents) this.addConfiguredAccount(id, this.config.accounts[id])
@@ -335,13 +366,44 @@ export class Connector {
     await this.startSettlement(store)
     if (this.draining) return
     for (const client of this.clients.slice(started)) client.start()
+    const httpPort = await this.httpPeering.listen()
+    await this.startReceivers()
     this.ready = true
     this.startedAt = Date.now()
     if (this.config.admin.enabled) {
       this.admin = new AdminApi(this, this.config.admin, store, this.metrics, this.log.child({ component: 'admin' }))
       await this.admin.listen()
     }
-    this.log.info({ address: this.address, accounts: this.accounts.size, listeners: Object.fromEntries(this.ports), admin: this.admin?.port, metrics: this.admin?.metricsPort }, 'connector started')
+    this.log.info({ address: this.address, accounts: this.accounts.size, listeners: Object.fromEntries(this.ports), admin: this.admin?.port, metrics: this.admin?.metricsPort, httpPort, spspPort: this.spspBoundPort }, 'connector started')
+  }
+
+  /** The STREAM receivers (after every account is live: they ask for their address over ILDCP) and the SPSP listener. */
+  private async startReceivers (): Promise<void> {
+    const receiver = this.receiver
+    if (receiver === undefined || receiver.size === 0) return
+    await receiver.start()
+    const wellKnown = Object.entries(this.config.accounts).find(([, a]) => a.link.type === 'receiver' && a.link.wellKnown)?.[0]
+    this.spspServer = new SpspServer({ ...this.config.spsp, wellKnownAccount: wellKnown }, receiver, this.log.child({ component: 'spsp' }))
+    this.spspBoundPort = await this.spspServer.listen()
+  }
+
+  /** The bound port of the ILP-over-HTTP listener (undefined when no account takes incoming HTTP). */
+  get httpPort (): number | undefined { return this.httpPeering?.port }
+
+  /** The bound port of the SPSP listener (undefined when no account is a receiver). */
+  get spspPort (): number | undefined { return this.spspBoundPort }
+
+  /**
+   * What a receiving account was credited: totals and one receipt per STREAM connection (for the
+   * admin API). Undefined for an account that is not a receiver.
+   */
+  receipts (accountId: string): ReceiverReport | undefined {
+    return this.receiver?.report(accountId)
+  }
+
+  /** Why a plugin account has no link, if its module failed to load (undefined otherwise). */
+  pluginFailure (accountId: string): string | undefined {
+    return this.plugins.get(accountId)?.failure
   }
 
   /**
@@ -447,10 +509,13 @@ export class Connector {
     }
     this.log.info({ packetsInFlight: this.unanswered }, 'stopping: no new packets, draining those in flight')
     await Promise.all([...this.servers.values()].map(s => s.close()))
+    this.httpPeering?.stopListening()
+    this.spspServer?.close()
     const deadline = Date.now() + drainTimeoutMs
     while (this.unanswered > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
     if (this.unanswered > 0) this.log.warn({ packetsInFlight: this.unanswered }, 'drain timed out')
-    for (const client of this.clients) client.stop()
+    await Promise.all(this.clients.map(async client => { await client.stop() }))
+    await this.receiver?.stop()
     this.routeManager?.stop()
     await this.settlement?.stop()
     this.control.close()
@@ -459,6 +524,7 @@ export class Connector {
     // Fulfills waiting for their group commit go out before the links close.
     await this.store?.flush()
     await this.links.close()
+    this.httpPeering?.close()
     this.links.stopPinging()
     this.wheel.stop()
     // The admin API stays up while draining (status and /healthz say so; changes are refused).
@@ -546,8 +612,8 @@ export class Connector {
     return this.accounts.has(id) || this.store?.loadAccount(id) !== undefined
   }
 
-  /** How an account is linked, without secrets: a listener, or the URL it dials (no password). */
-  accountLink (id: string): { type: 'btp-server'; listener: string } | { type: 'btp-client'; url: string } | undefined {
+  /** How an account is linked, without secrets: a listener, the URL it dials (no password), the plugin module... */
+  accountLink (id: string): AccountLinkView | undefined {
     const configured = this.config.accounts[id]
     const link = configured?.link ?? this.apiAccounts.get(id)?.link
     if (link === undefined) {
@@ -555,6 +621,9 @@ export class Connector {
       return listener === undefined ? undefined : { type: 'btp-server', listener }
     }
     if (link.type === 'btp-server') return { type: 'btp-server', listener: link.listener }
+    if (link.type === 'http') return { type: 'http', incoming: link.incoming !== undefined, url: link.outgoing === undefined ? undefined : withoutPassword(link.outgoing.url) }
+    if (link.type === 'plugin') return { type: 'plugin', module: link.module, failure: this.pluginFailure(id) }
+    if (link.type === 'receiver') return { type: 'receiver', wellKnown: link.wellKnown }
     return { type: 'btp-client', url: withoutPassword(link.url) }
   }
 
@@ -795,7 +864,8 @@ export class Connector {
             threshold: optionalBigInt(account.settlement.threshold),
             settleTo: BigInt(account.settlement.settleTo),
             creditTransfers: account.settlement.method.type === 'btp-transfer' && account.settlement.method.creditIncoming
-          }
+          },
+      receiving: account.link.type === 'receiver' ? true : undefined
     }
     this.spawnAccount(info)
     this.addNeighbour(info, account.sendRoutes, account.receiveRoutes)
@@ -804,8 +874,26 @@ export class Connector {
       let byToken = this.tokens.get(link.listener)
       if (byToken === undefined) this.tokens.set(link.listener, byToken = new Map())
       byToken.set(tokenKey(link.token), id)
-    } else {
+    } else if (link.type === 'btp-client') {
       this.addClient(id, link.url, link.token)
+    } else if (link.type === 'http') {
+      this.clients.push((this.httpPeering as HttpPeering).add(id, link, this.config.packets.maxHoldTimeMs, () => this.address, (accountId, l) => this.attach(accountId, l)))
+    } else if (link.type === 'plugin') {
+      const log = this.log.child({ component: 'plugin', account: id })
+      const host = new PluginHost({
+        accountId: id,
+        module: link.module,
+        options: link.options,
+        api: { log: pluginLog(log), store: pluginStore(this.store as Store, id) },
+        address: () => this.address,
+        attach: (accountId, l) => this.attach(accountId, l),
+        reconnectMinDelayMs: this.config.btp.reconnectMinDelayMs,
+        reconnectMaxDelayMs: this.config.btp.reconnectMaxDelayMs
+      }, log)
+      this.plugins.set(id, host)
+      this.clients.push(host)
+    } else {
+      this.receiver?.add(id)
     }
     if (info.relation === 'parent') this.routing?.add({ prefix: '', nextHop: id, kind: 'parent-default' })
   }
@@ -917,7 +1005,7 @@ export class Connector {
   }
 
   /** While draining, new Prepares are refused at the link; replies to packets in flight still pass. */
-  private refuseWhileDraining (connection: BtpConnection, events: LinkEvent[]): LinkEvent[] {
+  private refuseWhileDraining (connection: Link, events: LinkEvent[]): LinkEvent[] {
     return events.filter(event => {
       if (event.type !== 'prepare') return true
       connection.send(ilpResponseFrame(event.requestId, rejectPacket('T00', this.address, 'connector is shutting down')))
@@ -926,7 +1014,7 @@ export class Connector {
   }
 
   /** Connects an authenticated link to its account's actor: frames in → typed messages → mailbox. */
-  private attach (accountId: string, connection: BtpConnection): void {
+  private attach (accountId: string, connection: Link): void {
     this.links.add(accountId, connection)
     this.tell(accountId, { type: 'linkUp', connectionId: connection.id })
     if (this.links.connectionIds(accountId).length === 1) this.linkStates.next({ type: 'linkUp', accountId })

@@ -116,6 +116,8 @@ const SPEC_DEFAULTS: Config = {
   rates: { backend: 'static', spread: '0', rates: {} },
   routing: { broadcastIntervalMs: 30000, routeExpiryMs: 45000, requestTimeoutMs: 10000, maxRoutesPerNeighbour: 200000 },
   settlement: { host: '127.0.0.1', port: 7771, idempotencyKeyRetentionMs: 86400000, retryMinDelayMs: 100, retryMaxDelayMs: 60000, requestTimeoutMs: 10000 },
+  http: { host: '127.0.0.1', port: 7770 },
+  spsp: { host: '127.0.0.1', port: 7772 },
   routes: [],
   // Off in the embedded default: `npm start` needs no secret.
   admin: { enabled: false, host: '127.0.0.1', port: 7769, history: 'full', historyRetentionHours: 720 }
@@ -368,10 +370,11 @@ describe('schema checks', () => {
     expect(error.message).toContain('accounts.bob.link.token: must be a non-empty string')
   })
 
-  test('link type must be btp-server or btp-client', () => {
+  test('link type must be one of the five forms', () => {
     const raw = base()
-    raw.accounts.bob.link = { type: 'http', token: 'x' }
+    raw.accounts.bob.link = { type: 'carrier-pigeon', token: 'x' }
     expectProblem(raw, 'accounts.bob.link.type', '"btp-server"')
+    expectProblem(raw, 'accounts.bob.link.type', '"plugin"')
     raw.accounts.bob.link = { token: 'x' }
     expectProblem(raw, 'accounts.bob.link.type', 'required')
     raw.accounts.bob.link = 'btp+ws://x'
@@ -848,7 +851,8 @@ describe('types and docs', () => {
     const route: RouteConfig = config.routes[0]
     let linkTarget: string
     if (link.type === 'btp-server') linkTarget = link.listener + link.token
-    else linkTarget = link.url + link.token
+    else if (link.type === 'btp-client') linkTarget = link.url + link.token
+    else linkTarget = link.type
     const amount: string | undefined = account.maxPacketAmount
     expect([hold, enabled, linkTarget, amount, route.account]).toEqual([30000, false, 'mainbob-secret', undefined, 'alice'])
     // Literal unions stay literal unions.

@@ -49,6 +49,8 @@ export interface AccountInfo {
   throughputLimit?: { amount: bigint; periodMs: number }
   /** Settlement with this account (configured accounts only); absent: it never settles. */
   settlement?: AccountSettlement
+  /** The connector itself receives for this account (SPSP/STREAM): each committed Fulfill is reported to `deps.received`. */
+  receiving?: boolean
 }
 
 export interface AccountSettlement {
@@ -161,6 +163,11 @@ export interface AccountDeps {
   observePacket?: (accountId: string, outcome: string, latencyMs?: number) => void
   /** Transfer history of forwarded packets (it only buffers: cheap on the packet path). */
   history?: HistoryRecorder
+  /**
+   * A Fulfill to a receiving account was committed (its balance already lowered by `amount`): the
+   * receiver records it in this same handler run, so it rides the same group commit as the balance.
+   */
+  received?: (accountId: string, amount: bigint, condition: Buffer) => void
 }
 
 export function initialAccountState (info: AccountInfo, deps: AccountDeps): AccountState {
@@ -569,6 +576,7 @@ function onOutgoingReply (state: AccountState, requestId: number, reply: Reply, 
       commitOutgoing(state.balance, packet.amount)
       saveBalance(state, deps)
       if (state.info.settlement !== undefined) maybeSettle(state, deps)
+      if (state.info.receiving === true) deps.received?.(state.info.id, packet.amount, packet.condition)
       if (packet.sourceAnswered) {
         deps.log.warn({ account: state.info.id, amount: packet.amount.toString() },
           'Fulfill received after the link dropped and the sender was told T01: honoured, at the connector\'s cost')

@@ -18,6 +18,7 @@ import { AuditLog } from './AuditLog'
 import { ApiKeys, isApiKey } from './ApiKeys'
 import * as keys from './handlers/keys'
 import * as transfers from './handlers/transfers'
+import * as receipts from './handlers/receipts'
 import { HttpError, statusOf, intParam, onlyParams, ok, type ApiRequest, type HandlerResult, type Caller } from './http'
 import * as accounts from './handlers/accounts'
 import * as routes from './handlers/routes'
@@ -72,6 +73,7 @@ export class AdminApi {
       },
       { method: 'GET', path: ['accounts', '*', 'balance'], handler: (req, [id]) => accounts.getBalance(c, req, id), key: true },
       { method: 'GET', path: ['accounts', '*', 'transfers'], handler: async (req, [id]) => await transfers.accountTransfers(c, req, id), key: true },
+      { method: 'GET', path: ['accounts', '*', 'receipts'], handler: (req, [id]) => receipts.getReceipts(c, req, id), key: true },
       { method: 'GET', path: ['transfers'], handler: async req => await transfers.findTransfers(c, req) },
       { method: 'GET', path: ['transfers', '*'], handler: async (req, [id]) => await transfers.getTransfer(c, req, id) },
       { method: 'GET', path: ['accounts', '*', 'keys'], handler: (req, [id]) => keys.listKeys(k, req, id) },

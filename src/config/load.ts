@@ -500,6 +500,90 @@ function checkRates(rates: unknown, problems: Problems): void {
   }
 }
 
+/**
+ * A plugin link names code to load: it is set in the config file only, never from the environment
+ * (where a variable could make the connector load any module).
+ */
+function refuseEnvOnPluginLinks(raw: unknown, sources: EnvSource[], problems: Problems): void {
+  if (!isPlainObject(raw)) return
+  for (const source of sources) {
+    const [section, id, field] = source.path
+    if (section !== 'accounts' || typeof id !== 'string') continue
+    const account = ownValue(raw.accounts, id)
+    const link = isPlainObject(account) ? account.link : undefined
+    if ((field === 'link' || field === undefined) && isPlainObject(link) && link.type === 'plugin') {
+      problems.addLine(`${source.variable}: accounts.${id}.link is a plugin link, which is set in the config file only (environment variables cannot load code)`)
+    }
+  }
+}
+
+/** http and receiver links: URLs, unique incoming tokens, one well-known receiver, receivers are children. */
+function checkNewLinks(config: PlainObject, problems: Problems): void {
+  const httpTokenOwner = new Map<string, string>()
+  let wellKnown: string | undefined
+  for (const [id, account] of entriesOf(config.accounts)) {
+    if (!isPlainObject(account) || !isPlainObject(account.link)) continue
+    const link = account.link
+    const at = (...field: string[]): ConfigPath => ['accounts', id, 'link', ...field]
+    if (link.type === 'http') {
+      if (link.incoming === undefined && link.outgoing === undefined) problems.add(at(), 'an http link needs incoming, outgoing, or both')
+      if (isPlainObject(link.incoming) && typeof link.incoming.token === 'string' && link.incoming.token !== '') {
+        const other = httpTokenOwner.get(link.incoming.token)
+        if (other !== undefined) problems.add(at('incoming', 'token'), `same token as ${formatPath(['accounts', other, 'link', 'incoming', 'token'])}: incoming http tokens must be unique`)
+        else httpTokenOwner.set(link.incoming.token, id)
+      }
+      if (isPlainObject(link.outgoing) && typeof link.outgoing.url === 'string' && link.outgoing.url !== '') {
+        let url: URL | undefined
+        try {
+          url = new URL(link.outgoing.url)
+        } catch {
+          problems.add(at('outgoing', 'url'), 'must be a valid URL such as "https://peer.example/ilp"')
+        }
+        if (url !== undefined && url.protocol !== 'http:' && url.protocol !== 'https:') {
+          problems.add(at('outgoing', 'url'), `must use the http: or https: scheme (got "${url.protocol}")`)
+        }
+      }
+    }
+    if (link.type === 'receiver') {
+      if (account.relation !== 'child') problems.add(['accounts', id, 'relation'], `must be "child" for a receiver link (the receiver takes the child's address; got ${JSON.stringify(account.relation)})`)
+      if (account.settlement !== undefined) problems.add(['accounts', id, 'settlement'], 'a receiver account has no peer to settle with')
+      if (link.wellKnown === true) {
+        if (wellKnown !== undefined) problems.add(at('wellKnown'), `only one account may serve /.well-known/pay (${formatPath(['accounts', wellKnown, 'link', 'wellKnown'])} already does)`)
+        else wellKnown = id
+      }
+    }
+    if ((link.type === 'http' || link.type === 'plugin' || link.type === 'receiver') && isPlainObject(account.settlement) &&
+      isPlainObject(account.settlement.method) && account.settlement.method.type === 'btp-transfer' && link.type !== 'plugin') {
+      problems.add(['accounts', id, 'settlement', 'method'], `btp-transfer needs a BTP or plugin link (this account's link is ${link.type})`)
+    }
+  }
+}
+
+/** The HTTP listeners opened for the new link types must not take a BTP listener's or each other's port. */
+function checkListenerPorts(config: PlainObject, portOwner: Map<number, string>, problems: Problems): void {
+  const accounts = entriesOf(config.accounts).map(([, a]) => a).filter(isPlainObject)
+  const opened: Array<[string, boolean]> = [
+    ['http', accounts.some(a => isPlainObject(a.link) && a.link.type === 'http' && a.link.incoming !== undefined)],
+    ['spsp', accounts.some(a => isPlainObject(a.link) && a.link.type === 'receiver')]
+  ]
+  const used = new Map<number, string>([...portOwner].map(([port, name]) => [port, formatPath(['listeners', name])]))
+  const settlement = config.settlement
+  const usesEngine = accounts.some(a => isPlainObject(a.settlement) && isPlainObject(a.settlement.method) && a.settlement.method.type === 'rfc0038')
+  if (usesEngine && isPlainObject(settlement) && typeof settlement.port === 'number') used.set(settlement.port, 'settlement.port')
+  const admin = config.admin
+  if (isPlainObject(admin) && admin.enabled === true) {
+    if (typeof admin.port === 'number' && admin.port !== 0) used.set(admin.port, 'admin.port')
+    if (typeof admin.metricsPort === 'number' && admin.metricsPort !== 0) used.set(admin.metricsPort, 'admin.metricsPort')
+  }
+  for (const [section, isOpened] of opened) {
+    const value = config[section]
+    if (!isOpened || !isPlainObject(value) || typeof value.port !== 'number' || value.port === 0) continue
+    const other = used.get(value.port)
+    if (other !== undefined) problems.add([section, 'port'], `port ${value.port} is already used by ${other}`)
+    else used.set(value.port, `${section}.port`)
+  }
+}
+
 function checkCrossFields(config: PlainObject, problems: Problems): void {
   const listeners = config.listeners
   const listenerNames = isPlainObject(listeners) ? Object.keys(listeners) : []
@@ -538,6 +622,9 @@ function checkCrossFields(config: PlainObject, problems: Problems): void {
       } else tokenOwner.set(link.token, id)
     }
   }
+
+  checkNewLinks(config, problems)
+  checkListenerPorts(config, portOwner, problems)
 
   // Routes point at existing accounts.
   if (Array.isArray(config.routes)) {
@@ -859,6 +946,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
   const problems = new Problems(sources)
   for (const line of preProblems.list) problems.addLine(line)
+  refuseEnvOnPluginLinks(raw, sources, problems)
   return validateInto(raw, problems)
 }
 

@@ -268,9 +268,86 @@ export const BtpClientLinkSchema = Type.Object(
   { additionalProperties: false, description: 'We are the BTP client.' }
 )
 
-export const LinkSchema = Type.Union([BtpServerLinkSchema, BtpClientLinkSchema], {
+export const HttpLinkSchema = Type.Object(
+  {
+    type: Type.Literal('http', { description: 'ILP-over-HTTP (RFC 0035, the synchronous form of ilp-plugin-http): one POST per Prepare, the Fulfill or Reject in the response.' }),
+    incoming: Type.Optional(Type.Object(
+      {
+        token: Type.String({
+          minLength: 1,
+          secret: true,
+          description: 'Bearer token the peer sends (Authorization: Bearer <token>) when it POSTs to our `http` listener. Must differ from every other http account\'s incoming token.'
+        })
+      },
+      { additionalProperties: false, description: 'The peer sends us Prepares (POSTs to our `http` listener, any path). Absent: we accept none from it.' }
+    )),
+    outgoing: Type.Optional(Type.Object(
+      {
+        url: Type.String({
+          minLength: 1,
+          secret: true,
+          docType: 'http:// or https:// URL',
+          description: 'Where we POST our Prepares for this peer, e.g. "https://peer.example/ilp".'
+        }),
+        token: Type.String({ minLength: 1, secret: true, description: 'Bearer token we send (Authorization: Bearer <token>).' }),
+        peerName: Type.Optional(Type.String({
+          pattern: ILP_SEGMENT_PATTERN,
+          errorMessage: 'must be letters, digits, "_", "~" or "-"',
+          description: 'Sent as the ILP-Peer-Name header (peers serving several accounts on one URL, such as ilp-plugin-http in multi mode, use it). Not sent when absent.'
+        }))
+      },
+      { additionalProperties: false, description: 'We send the peer Prepares. Absent: Prepares routed to this account get T01.' }
+    ))
+  },
+  { additionalProperties: false, description: 'ILP-over-HTTP. At least one of incoming and outgoing must be set.' }
+)
+
+export const PluginLinkSchema = Type.Object(
+  {
+    type: Type.Literal('plugin', { description: 'A module implementing the standard ILP plugin interface (LedgerPluginInterface v2), e.g. ilp-plugin-btp or ilp-plugin-mini-accounts.' }),
+    module: Type.String({
+      minLength: 1,
+      description: 'The module to load: a package name resolved from the working directory (then from the connector\'s own node_modules), or a path (relative to the working directory). It is loaded at start; one that fails to load, construct or connect is reported with the account and module named, and the rest of the connector runs without that account\'s link (its packets get T01).'
+    }),
+    options: Type.Record(Type.String(), Type.Unknown(), {
+      default: {},
+      docType: 'object',
+      description: 'Passed to the plugin\'s constructor as its first argument (the second is { log, store }). Plugin links, module and options included, are set in the config file only: environment overrides cannot load code.'
+    })
+  },
+  { additionalProperties: false, description: 'A standard ILP plugin module.' }
+)
+
+export const ReceiverLinkSchema = Type.Object(
+  {
+    type: Type.Literal('receiver', { description: 'The connector itself receives STREAM payments (RFC 0029) for this account and serves its SPSP endpoint (RFC 0009) on the `spsp` listener, at /<account id>. Only for relation "child" (the receiver takes the child\'s address).' }),
+    wellKnown: Type.Boolean({
+      default: false,
+      description: 'Also serve this account at /.well-known/pay (the payment pointer of the bare host, "$host"). At most one account may set it.'
+    })
+  },
+  { additionalProperties: false, description: 'The connector receives for this account (SPSP + STREAM).' }
+)
+
+export const LinkSchema = Type.Union([BtpServerLinkSchema, BtpClientLinkSchema, HttpLinkSchema, PluginLinkSchema, ReceiverLinkSchema], {
   description: 'How the account is connected; "type" selects the form.'
 })
+
+export const HttpListenerSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface of the ILP-over-HTTP listener.' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 7770, description: 'Port of that listener; 0 picks a free port. It is opened only when an account has an http link with `incoming` set.' })
+  },
+  { additionalProperties: false, default: {}, description: 'The listener ILP-over-HTTP peers POST to (accounts with an http link).' }
+)
+
+export const SpspSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface of the SPSP listener. Behind a TLS proxy for public payment pointers ($host/<account> resolves to https://host/<account>).' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 7772, description: 'Port of that listener; 0 picks a free port. It is opened only when an account has a receiver link.' })
+  },
+  { additionalProperties: false, default: {}, description: 'The SPSP endpoints (RFC 0009) of the receiving accounts.' }
+)
 
 export const EngineSettlementMethodSchema = Type.Object(
   {
@@ -553,6 +630,8 @@ export const ConfigSchema = Type.Object(
     rates: RatesSchema,
     routing: RoutingSchema,
     settlement: SettlementSchema,
+    http: HttpListenerSchema,
+    spsp: SpspSchema,
     routes: Type.Array(RouteSchema, { default: [], description: 'Static routes: an address prefix and the account to forward to. They take precedence over every other route (local accounts, routes learned from neighbours, the parent default route).' }),
     admin: AdminSchema
   },
@@ -574,7 +653,12 @@ export type LocalAccountsConfig = Static<typeof LocalAccountsSchema>
 export type ListenerConfig = Static<typeof ListenerSchema>
 export type BtpServerLinkConfig = Static<typeof BtpServerLinkSchema>
 export type BtpClientLinkConfig = Static<typeof BtpClientLinkSchema>
+export type HttpLinkConfig = Static<typeof HttpLinkSchema>
+export type PluginLinkConfig = Static<typeof PluginLinkSchema>
+export type ReceiverLinkConfig = Static<typeof ReceiverLinkSchema>
 export type LinkConfig = Static<typeof LinkSchema>
+export type HttpListenerConfig = Static<typeof HttpListenerSchema>
+export type SpspConfig = Static<typeof SpspSchema>
 export type AccountConfig = Static<typeof AccountSchema>
 export type AccountRelation = AccountConfig['relation']
 export type RouteConfig = Static<typeof RouteSchema>

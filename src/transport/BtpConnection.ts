@@ -7,8 +7,8 @@
  */
 import { Observable, Subject, Subscriber } from 'rxjs'
 import WebSocket from 'ws'
+import { Link, nextLinkId } from './Link'
 
-let lastConnectionId = 0
 const BINARY = { binary: true }
 /** Unhandled batches of incoming frames at which reading stops, and at which it starts again. */
 const PAUSE_AT = 64
@@ -16,8 +16,8 @@ const RESUME_AT = 16
 /** Bytes written to a socket and not yet taken by the peer, beyond which the peer is cut off. */
 const MAX_BUFFERED = 16 * 1024 * 1024
 
-export class BtpConnection {
-  readonly id = ++lastConnectionId
+export class BtpConnection implements Link {
+  readonly id = nextLinkId()
   /** Every binary frame the peer sends; completes when the socket closes. For one subscriber. */
   readonly frames$: Observable<Buffer>
   /** Emits once, when the socket has closed (for any reason). */

@@ -1,13 +1,13 @@
 /**
- * Which live BTP connections each account has. Account actors send through it by account id (they
+ * Which live links (BTP connections, HTTP peers, plugins) each account has. Account actors send through it by account id (they
  * never hold a socket); replies to a request go back on the connection it came in on, new requests go
  * out on the account's newest connection.
  */
-import { BtpConnection } from './BtpConnection'
+import type { Link } from './Link'
 
 export class LinkRegistry {
-  private readonly byAccount = new Map<string, BtpConnection[]>()
-  private readonly byId = new Map<number, BtpConnection>()
+  private readonly byAccount = new Map<string, Link[]>()
+  private readonly byId = new Map<number, Link>()
   private pingTimer: NodeJS.Timeout | undefined
 
   /** One timer pings every connection each interval (see BtpConnection.ping). */
@@ -24,14 +24,14 @@ export class LinkRegistry {
     this.pingTimer = undefined
   }
 
-  add (accountId: string, connection: BtpConnection): void {
+  add (accountId: string, connection: Link): void {
     this.byId.set(connection.id, connection)
     const list = this.byAccount.get(accountId)
     if (list === undefined) this.byAccount.set(accountId, [connection])
     else list.push(connection)
   }
 
-  remove (accountId: string, connection: BtpConnection): void {
+  remove (accountId: string, connection: Link): void {
     this.byId.delete(connection.id)
     const list = this.byAccount.get(accountId)
     if (list === undefined) return
@@ -45,7 +45,7 @@ export class LinkRegistry {
     return (this.byAccount.get(accountId) ?? []).filter(c => !c.closed).map(c => c.id)
   }
 
-  get (connectionId: number): BtpConnection | undefined {
+  get (connectionId: number): Link | undefined {
     return this.byId.get(connectionId)
   }
 
