@@ -656,6 +656,8 @@ export class Connector {
     const store = this.requireRunning()
     if (!isValidSegment(spec.id)) throw new OperationError('invalid', 'id: must use only letters, digits, "_", "~" and "-"')
     if (this.accounts.has(spec.id) || this.creating.has(spec.id)) throw new OperationError('conflict', `id: an account named ${JSON.stringify(spec.id)} already exists`)
+    // A removed account's history and records are kept under its id: a new account may not take it over.
+    if (this.store?.loadAccount(spec.id) !== undefined) throw new OperationError('conflict', `id: ${JSON.stringify(spec.id)} belonged to an account that was removed (its history is kept under that id): choose another id`)
     let link: StoredLink
     let listener = ''
     if (spec.link.type === 'btp-server') {
@@ -725,11 +727,16 @@ export class Connector {
    * stops (packets to it then get F02), its routes are withdrawn, its record is kept marked removed
    * (with its last balance) so it is not restored. Accounts of the config file are refused.
    */
-  async removeAccount (id: string): Promise<void> {
+  async removeAccount (id: string, options: { force?: boolean } = {}): Promise<void> {
     const store = this.requireRunning()
     const origin = this.accountOrigin(id)
     if (origin === undefined) throw new OperationError('not-found', `no account named ${JSON.stringify(id)}`)
     if (origin === 'config') throw new OperationError('conflict', `account ${JSON.stringify(id)} is defined in the config file, which is its source of truth: remove it there`)
+    // Money still owed either way is not dropped without the operator saying so.
+    const view = this.account(id)
+    if (options.force !== true && view !== undefined && (view.balance !== '0' || view.packetsInFlight > 0)) {
+      throw new OperationError('conflict', `account ${JSON.stringify(id)} has a balance of ${view.balance}${view.packetsInFlight > 0 ? ` and ${view.packetsInFlight} packets in flight` : ''}: settle or adjust it to 0 first, or remove it with force`)
+    }
     const address = this.address
     // Packets in flight through it are answered now rather than left to their deadlines.
     const state = this.states.get(id)
@@ -815,6 +822,7 @@ export class Connector {
   async addStaticRoute (prefix: string, account: string): Promise<void> {
     const store = this.requireRunning()
     if (!this.accounts.has(account)) throw new OperationError('not-found', `account: no account named ${JSON.stringify(account)}`)
+    if (prefix === this.address) throw new OperationError('invalid', `prefix: ${JSON.stringify(prefix)} is this connector's own address: a route for it would hand the connector's whole address space (and what it announces to its peers) to one account`)
     const existing = this.staticRoutes().find(r => r.prefix === prefix)
     if (existing !== undefined) throw new OperationError('conflict', `prefix: ${JSON.stringify(prefix)} already has a static route (to ${existing.account}, from the ${existing.source === 'config' ? 'config file' : 'admin API'})`)
     this.apiRoutes.set(prefix, account)

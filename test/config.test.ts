@@ -280,6 +280,16 @@ describe('schema checks', () => {
     expectProblem({ btp: { reconnectMaxDelayMs: 0 } }, 'btp.reconnectMaxDelayMs')
   })
 
+  test('the admin CLI\'s variables in the same shell are not taken for config overrides (found in a trial)', () => {
+    expect(() => loadConfig({ env: { METAMORPHOSIS_ADMIN_TOKEN: 'x'.repeat(20), METAMORPHOSIS_ADMIN_URL: 'http://127.0.0.1:7769' } })).not.toThrow()
+  })
+
+  test('a static route may not be for our own address', () => {
+    const account = { relation: 'child', assetCode: 'XRP', assetScale: 9, link: { type: 'btp-server', token: 't' } }
+    expectProblem({ ilpAddress: 'g.a', accounts: { c: account }, routes: [{ prefix: 'g.a', account: 'c' }] }, 'routes[0].prefix', 'own address')
+    expect(() => validateConfig({ ilpAddress: 'g.a', accounts: { c: account }, routes: [{ prefix: 'g.a.sub', account: 'c' }] })).not.toThrow()
+  })
+
   test('routing: routeExpiryMs > broadcastIntervalMs; sendRoutes / receiveRoutes are booleans', () => {
     expectProblem({ routing: { broadcastIntervalMs: 1000, routeExpiryMs: 1000 } }, 'routing.routeExpiryMs', 'broadcastIntervalMs')
     expectProblem({ routing: { routeExpiryMs: 20000 } }, 'routing.routeExpiryMs', 'broadcastIntervalMs')

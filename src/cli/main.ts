@@ -125,9 +125,11 @@ export function program (): Command {
       const a = await call(g, 'PATCH', `/accounts/${encodeURIComponent(id)}`, body)
       out(g, a, () => `account ${a.id} updated: limits ${JSON.stringify(a.limits)}\n`)
     }))
-  accounts.command('remove').description('remove an account (its link closes, its routes go)').argument('<id>').action(action(async (id: string, _opts: unknown, cmd: Command) => {
+  accounts.command('remove').description('remove an account (its link closes, its routes go); refused while its balance is not 0, unless --force')
+    .argument('<id>').option('--force', 'remove it even with a balance or packets in flight (that money is written off)')
+    .action(action(async (id: string, opts: { force?: boolean }, cmd: Command) => {
     const g = globals(cmd)
-    const r = await call(g, 'DELETE', `/accounts/${encodeURIComponent(id)}`)
+    const r = await call(g, 'DELETE', `/accounts/${encodeURIComponent(id)}${opts.force === true ? '?force=true' : ''}`)
     out(g, r, () => `account ${id} removed (last balance ${r.balance})\n`)
   }))
 

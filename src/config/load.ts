@@ -26,6 +26,11 @@ import {
 export const ENV_PREFIX = 'METAMORPHOSIS_'
 /** Environment variable naming the configuration file (not an override). */
 export const CONFIG_FILE_ENV_VAR = 'METAMORPHOSIS_CONFIG'
+/**
+ * Variables of the same prefix that are not config overrides: the config file's name, and the admin
+ * CLI's own settings (so an operator can export them in the shell that also starts the connector).
+ */
+const NOT_OVERRIDES = new Set([CONFIG_FILE_ENV_VAR, 'METAMORPHOSIS_ADMIN_TOKEN', 'METAMORPHOSIS_ADMIN_URL'])
 
 export class ConfigError extends Error {
   /** One entry per problem, each "path: what is wrong". */
@@ -626,11 +631,14 @@ function checkCrossFields(config: PlainObject, problems: Problems): void {
   checkNewLinks(config, problems)
   checkListenerPorts(config, portOwner, problems)
 
-  // Routes point at existing accounts.
+  // Routes point at existing accounts, and not at our own address.
   if (Array.isArray(config.routes)) {
     config.routes.forEach((route: unknown, i) => {
       if (isPlainObject(route) && typeof route.account === 'string' && !hasOwn(config.accounts, route.account)) {
         problems.add(['routes', i, 'account'], `no account named ${JSON.stringify(route.account)}`)
+      }
+      if (isPlainObject(route) && typeof config.ilpAddress === 'string' && route.prefix === config.ilpAddress) {
+        problems.add(['routes', i, 'prefix'], `is this connector's own address (ilpAddress): a route for it would hand the connector's whole address space to one account`)
       }
     })
   }
@@ -796,7 +804,7 @@ function expectedJson(schema: TSchema): string {
 function applyEnvOverrides(target: PlainObject, env: Record<string, string | undefined>, problems: Problems): EnvSource[] {
   const sources: EnvSource[] = []
   const variables = Object.keys(env)
-    .filter((name) => name.startsWith(ENV_PREFIX) && name !== CONFIG_FILE_ENV_VAR && env[name] !== undefined)
+    .filter((name) => name.startsWith(ENV_PREFIX) && !NOT_OVERRIDES.has(name) && env[name] !== undefined)
     .map((name) => ({ name, segments: name.slice(ENV_PREFIX.length).split('__') }))
     // Shallow paths first, so METAMORPHOSIS_PACKETS='{...}' does not undo METAMORPHOSIS_PACKETS__MAX_HOLD_TIME_MS.
     .sort((a, b) => a.segments.length - b.segments.length || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))

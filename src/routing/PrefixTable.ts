@@ -24,7 +24,9 @@ export interface Route {
   path?: readonly string[]
 }
 
-const KIND_RANK: Record<RouteKind, number> = { static: 0, local: 1, self: 1, learned: 2, 'parent-default': 3 }
+// `self` first: nothing may take the place of our own address (a static route for it would hand our
+// whole address space, and what we announce for it, to one account); config and API refuse one anyway.
+const KIND_RANK: Record<RouteKind, number> = { self: 0, static: 1, local: 2, learned: 3, 'parent-default': 4 }
 const RELATION_RANK: Record<Relation, number> = { child: 0, peer: 1, parent: 2 }
 
 /**

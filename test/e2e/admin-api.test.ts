@@ -329,7 +329,12 @@ describe('restart and removal', () => {
   test('delete: the link closes, packets to it get F02, its routes are withdrawn; config accounts refused', async () => {
     const a = plugins[0]
     const c = await client(connA, PEER_TOKEN)
-    const removed = await admin.call('DELETE', '/accounts/alice')
+    // It has a balance (1097): refused unless forced.
+    const refusedWithBalance = await admin.call('DELETE', '/accounts/alice')
+    expect(refusedWithBalance.status).toBe(409)
+    expect(refusedWithBalance.body.error).toMatch(/balance of 1097.*force/)
+    expect((await admin.call('DELETE', '/accounts/alice?force=maybe')).status).toBe(400)
+    const removed = await admin.call('DELETE', '/accounts/alice?force=true')
     expect(removed.status).toBe(200)
     expect(removed.body).toEqual({ id: 'alice', removed: true, balance: '1097' })
     await eventually(async () => (await admin.call('GET', '/status')).body.links.accounts.find((l: { account: string }) => l.account === 'alice') === undefined ? true : undefined, 3000)
@@ -338,6 +343,10 @@ describe('restart and removal', () => {
     expect(await pay(c, a, 'g.partner.shop', '1')).toMatchObject({ type: 'reject', code: 'F02' })
     expect((await admin.call('GET', '/accounts/alice')).status).toBe(404)
     expect((await admin.call('DELETE', '/accounts/alice')).status).toBe(404)
+    // Its id is not given to a new account (its history is kept under it).
+    const again = await admin.call('POST', '/accounts', { id: 'alice', relation: 'child', assetCode: 'XRP', assetScale: 9, link: { type: 'btp-server', token: 'another-token-for-alice' } })
+    expect(again.status).toBe(409)
+    expect(again.body.error).toMatch(/belonged to an account that was removed/)
     expect((await admin.call('GET', '/routes')).body.static.map((r: { prefix: string }) => r.prefix)).toEqual(['g.configured', 'test.b'])
     const table = (await admin.call('GET', '/routes')).body.table as Array<{ nextHop: string }>
     expect(table.filter(r => r.nextHop === 'alice')).toEqual([])

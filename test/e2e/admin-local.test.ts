@@ -38,7 +38,8 @@ test('a local-mode account is removed; its token opens nothing any more', async 
   expect(listed.body.map((a: { id: string; origin: string }) => `${a.id} ${a.origin}`).sort()).toEqual([`${amy.address.split('.').pop() as string} local`, `${id} local`].sort())
   expect((await admin.call('POST', `/accounts/${id}/balance/adjustments`, { amount: '77', reason: 'test' })).body.balance).toBe('77')
 
-  expect((await admin.call('DELETE', `/accounts/${id}`)).body).toEqual({ id, removed: true, balance: '77' })
+  // A balance of 77: removed with force.
+  expect((await admin.call('DELETE', `/accounts/${id}?force=true`)).body).toEqual({ id, removed: true, balance: '77' })
   await eventually(() => zed.plugin.isConnected() ? undefined : true, 3000)
   expect(parseReply(await amy.plugin.sendData(prepare(zed.address, '1')))).toMatchObject({ type: 'reject', code: 'F02' })
   expect((await admin.call('GET', `/accounts/${id}`)).status).toBe(404)

@@ -151,8 +151,11 @@ test('transfers: history of an account (table, JSON, --follow) and a lookup by i
 })
 
 test('remove an account; the audit log shows what was done', async () => {
-  // -250, then 42 + 43 + 44 paid.
-  expect((await cli(['accounts', 'remove', 'alice'])).stdout).toBe(`account alice removed (last balance ${-250 + 42 + 43 + 44})\n`)
+  // -250, then 42 + 43 + 44 paid: a balance of -121, so removing it needs --force.
+  const withBalance = await cli(['accounts', 'remove', 'alice'])
+  expect(withBalance.code).toBe(1)
+  expect(withBalance.stderr).toMatch(/has a balance of -121.*force.*\(HTTP 409\)/)
+  expect((await cli(['accounts', 'remove', 'alice', '--force'])).stdout).toBe(`account alice removed (last balance ${-250 + 42 + 43 + 44})\n`)
   expect((await cli(['accounts', 'show', 'alice'])).code).toBe(1)
   const refused = await cli(['accounts', 'remove', 'carol'])
   expect(refused.code).toBe(1)

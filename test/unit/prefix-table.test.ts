@@ -79,3 +79,12 @@ describe('shard keys', () => {
     expect(shardOf('g.us.nyc.bob', 8)).toBe(shardOf('g.us', 8))
   })
 })
+
+describe('our own address', () => {
+  it('no route replaces it: a static route for exactly our address loses to it (found in a trial)', () => {
+    const t = new PrefixTable()
+    t.add({ prefix: 'g.a', nextHop: '', kind: 'self' })
+    t.add({ prefix: 'g.a', nextHop: 'alice', kind: 'static' })
+    expect(t.bestRoute('g.a')?.kind).toBe('self')
+  })
+})

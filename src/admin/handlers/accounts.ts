@@ -52,9 +52,11 @@ export async function updateAccount (connector: Connector, req: ApiRequest, id: 
 }
 
 export async function deleteAccount (connector: Connector, req: ApiRequest, id: string): Promise<HandlerResult> {
-  onlyParams(req.query, [])
+  onlyParams(req.query, ['force'])
+  const force = req.query.get('force')
+  if (force !== null && force !== 'true' && force !== 'false') throw new HttpError(400, 'force: must be true or false')
   const before = connector.account(id)
-  await connector.removeAccount(id)
+  await connector.removeAccount(id, { force: force === 'true' })
   return ok({ id, removed: true, balance: before?.balance }, 200, { action: 'account.delete', target: id, details: { balance: before?.balance } })
 }
 
