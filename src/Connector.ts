@@ -454,6 +454,7 @@ export class Connector {
       } catch (e) {
         return reject('F01', `invalid route control request: ${e instanceof Error ? e.message : String(e)}`)
       }
+      if (control.mode !== Ccp.Mode.MODE_SYNC && control.mode !== Ccp.Mode.MODE_IDLE) return reject('F01', `invalid route control request: unknown mode ${String(control.mode)}`)
       dispatch(this.routeManager.ref, {
         type: 'control',
         from: account.id,
@@ -472,6 +473,7 @@ export class Connector {
       } catch (e) {
         return reject('F01', `invalid route update request: ${e instanceof Error ? e.message : String(e)}`)
       }
+      if (update.fromEpochIndex > update.toEpochIndex) return reject('F01', `invalid route update: fromEpochIndex ${update.fromEpochIndex} is after toEpochIndex ${update.toEpochIndex}`)
       dispatch(this.routeManager.ref, { type: 'update', from: account.id, update })
       return Ccp.serializeCcpResponse()
     })

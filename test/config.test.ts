@@ -284,6 +284,10 @@ describe('schema checks', () => {
     expect(() => loadConfig({ env: { METAMORPHOSIS_ADMIN_TOKEN: 'x'.repeat(20), METAMORPHOSIS_ADMIN_URL: 'http://127.0.0.1:7769' } })).not.toThrow()
   })
 
+  test('the admin API may not take a BTP listener\'s port (found in a trial: --check passed, start failed with EADDRINUSE)', () => {
+    expectProblem({ listeners: { default: { port: 17201 } }, admin: { enabled: true, token: 'x'.repeat(20), port: 17201 } }, 'admin.port', 'listeners.default')
+  })
+
   test('a static route may not be for our own address', () => {
     const account = { relation: 'child', assetCode: 'XRP', assetScale: 9, link: { type: 'btp-server', token: 't' } }
     expectProblem({ ilpAddress: 'g.a', accounts: { c: account }, routes: [{ prefix: 'g.a', account: 'c' }] }, 'routes[0].prefix', 'own address')

@@ -87,6 +87,8 @@ interface NeighbourState extends NeighbourSettings {
   controlInFlight: boolean
   lastControlAt: number
   controlFailures: number
+  /** It refused our route control (F00): not asked again until its link comes up again. */
+  controlRefused: boolean
 }
 
 export interface RouteManagerState {
@@ -96,6 +98,9 @@ export interface RouteManagerState {
   /** What we held of neighbours' tables before a restart, until their accounts are registered. */
   saved: Map<string, ReceivedTable>
 }
+
+/** Longest hold-down time we honour: past it, a neighbour that stopped refreshing loses its routes. */
+export const MAX_HOLD_DOWN_MS = 3_600_000
 
 export const ROUTES_COLLECTION = 'ccp-routes'
 export const TABLES_COLLECTION = 'ccp-tables'
@@ -128,6 +133,7 @@ export function handleRouteManagerMessage (state: RouteManagerState, msg: RouteM
       const n = state.neighbours.get(msg.id)
       if (n === undefined) break
       n.linkUp = true
+      n.controlRefused = false
       if (n.receiveRoutes) sendControl(n, deps, self)
       break
     }
@@ -168,7 +174,12 @@ export function handleRouteManagerMessage (state: RouteManagerState, msg: RouteM
       if (n === undefined) break
       n.controlInFlight = false
       if (msg.error === undefined) n.controlFailures = 0
-      else {
+      else if (msg.error === 'rejected with F00') {
+        // Its choice (a parent does not send routes to its children by default): do not ask again until
+        // its link comes up again.
+        n.controlRefused = true
+        deps.log.info({ account: n.id }, 'this neighbour does not send us routes (it refused our route control)')
+      } else {
         n.controlFailures++
         deps.log[n.controlFailures === 1 ? 'info' : 'debug']({ account: n.id, reason: msg.error }, 'asking a neighbour for its routes failed; will retry')
       }
@@ -204,7 +215,8 @@ function onNeighbour (state: RouteManagerState, settings: NeighbourSettings, dep
     expiresAt: 0,
     controlInFlight: false,
     lastControlAt: 0,
-    controlFailures: 0
+    controlFailures: 0,
+    controlRefused: false
   })
 }
 
@@ -237,7 +249,8 @@ function onControl (state: RouteManagerState, msg: Extract<RouteManagerMessage, 
 function onUpdate (state: RouteManagerState, from: string, update: CcpRouteUpdateRequest, deps: RouteManagerDeps, self: Ref<RouteManagerMessage>): void {
   const n = state.neighbours.get(from)
   if (n === undefined || !n.receiveRoutes || !n.linkUp) return
-  n.expiresAt = Math.max(n.expiresAt, deps.now() + update.holdDownTime)
+  // Its latest word on how long they hold (RFC 0010), within reason: a neighbour cannot pin routes for weeks.
+  n.expiresAt = deps.now() + Math.min(update.holdDownTime, MAX_HOLD_DOWN_MS)
   const cap = deps.settings.maxRoutesPerNeighbour
   const outcome = applyRouteUpdate(n.held, update, route =>
     refuseRoute(route, n, deps.address) ??
@@ -307,7 +320,7 @@ function onTick (state: RouteManagerState, deps: RouteManagerDeps, self: Ref<Rou
       continue
     }
     // Not hearing from a neighbour we asked: ask again, once per broadcast interval.
-    if (n.receiveRoutes && n.linkUp && !n.active && !n.controlInFlight && now - n.lastControlAt >= deps.settings.broadcastIntervalMs) {
+    if (n.receiveRoutes && n.linkUp && !n.active && !n.controlInFlight && !n.controlRefused && now - n.lastControlAt >= deps.settings.broadcastIntervalMs) {
       sendControl(n, deps, self)
     }
   }

@@ -11,6 +11,7 @@ interface Globals {
   url: string
   adminToken?: string
   json?: boolean
+  timeout: string
 }
 
 /** A failure to report: its message goes to stderr, the process exits with `code`. */
@@ -28,9 +29,12 @@ async function call (g: Globals, method: string, path: string, body?: unknown): 
     res = await fetch(url, {
       method,
       headers: { authorization: `Bearer ${g.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body)
+      body: body === undefined ? undefined : JSON.stringify(body),
+      // A connector that accepts the connection but never answers must not hang a script.
+      signal: AbortSignal.timeout(timeoutMs(g))
     })
   } catch (err) {
+    if ((err as { name?: string }).name === 'TimeoutError') throw new CliError(`no answer from the admin API at ${g.url} within ${timeoutMs(g) / 1000} s`)
     const cause = (err as { cause?: { code?: string; message?: string } }).cause
     throw new CliError(`cannot reach the admin API at ${g.url}: ${cause?.code ?? cause?.message ?? String(err)}`)
   }
@@ -39,6 +43,12 @@ async function call (g: Globals, method: string, path: string, body?: unknown): 
   try { parsed = text === '' ? undefined : JSON.parse(text) } catch { parsed = undefined }
   if (!res.ok) throw new CliError(`${(parsed as { error?: string } | undefined)?.error ?? text.trim()} (HTTP ${res.status})`)
   return parsed
+}
+
+function timeoutMs (g: Globals): number {
+  const seconds = Number(g.timeout)
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new CliError(`--timeout: must be a number of seconds > 0 (got ${JSON.stringify(g.timeout)})`, 2)
+  return seconds * 1000
 }
 
 function globals (cmd: Command): Globals {
@@ -74,6 +84,7 @@ export function program (): Command {
     .name('metamorphosis-admin')
     .description('Manage a running Metamorphosis connector through its admin API.')
     .addOption(new Option('--url <url>', 'admin API base URL').env('METAMORPHOSIS_ADMIN_URL').default('http://127.0.0.1:7769'))
+    .addOption(new Option('--timeout <seconds>', 'give up when the admin API has not answered by then').default('10'))
     .addOption(new Option('--admin-token <token>', 'admin token (prefer the environment variable: a command line is visible to other users)').env('METAMORPHOSIS_ADMIN_TOKEN'))
     .option('--json', 'print the API\'s JSON instead of tables (for scripts)')
     .showHelpAfterError()

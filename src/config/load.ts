@@ -574,11 +574,18 @@ function checkListenerPorts(config: PlainObject, portOwner: Map<number, string>,
   const used = new Map<number, string>([...portOwner].map(([port, name]) => [port, formatPath(['listeners', name])]))
   const settlement = config.settlement
   const usesEngine = accounts.some(a => isPlainObject(a.settlement) && isPlainObject(a.settlement.method) && a.settlement.method.type === 'rfc0038')
-  if (usesEngine && isPlainObject(settlement) && typeof settlement.port === 'number') used.set(settlement.port, 'settlement.port')
+  // Each port one owner: a clash would only show at start, as EADDRINUSE naming no field.
+  const claim = (port: unknown, at: ConfigPath): void => {
+    if (typeof port !== 'number' || port === 0) return
+    const other = used.get(port)
+    if (other !== undefined) problems.add(at, `port ${port} is already used by ${other}`, { unlessReported: true })
+    else used.set(port, formatPath(at))
+  }
+  if (usesEngine && isPlainObject(settlement)) claim(settlement.port, ['settlement', 'port'])
   const admin = config.admin
   if (isPlainObject(admin) && admin.enabled === true) {
-    if (typeof admin.port === 'number' && admin.port !== 0) used.set(admin.port, 'admin.port')
-    if (typeof admin.metricsPort === 'number' && admin.metricsPort !== 0) used.set(admin.metricsPort, 'admin.metricsPort')
+    claim(admin.port, ['admin', 'port'])
+    if (admin.metricsPort !== admin.port) claim(admin.metricsPort, ['admin', 'metricsPort'])
   }
   for (const [section, isOpened] of opened) {
     const value = config[section]
@@ -661,11 +668,7 @@ function checkCrossFields(config: PlainObject, problems: Problems): void {
   }
 
   const settlement = config.settlement
-  const usesEngine = entriesOf(config.accounts).some(([, a]) => isPlainObject(a) && isPlainObject(a.settlement) &&
-    isPlainObject(a.settlement.method) && a.settlement.method.type === 'rfc0038')
-  if (usesEngine && isPlainObject(settlement) && typeof settlement.port === 'number' && settlement.port !== 0 && portOwner.has(settlement.port)) {
-    problems.add(['settlement', 'port'], `port ${settlement.port} is already used by ${formatPath(['listeners', portOwner.get(settlement.port) as string])}`)
-  }
+  // (settlement.port against the other ports: see checkListenerPorts)
   if (isPlainObject(settlement) && typeof settlement.retryMinDelayMs === 'number' && typeof settlement.retryMaxDelayMs === 'number' &&
     settlement.retryMinDelayMs > settlement.retryMaxDelayMs) {
     problems.add(['settlement', 'retryMinDelayMs'], `must be <= settlement.retryMaxDelayMs (${settlement.retryMinDelayMs} > ${settlement.retryMaxDelayMs})`)

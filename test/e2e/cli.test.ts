@@ -4,6 +4,7 @@
  * one clear line on errors (a conflict, a missing account, a wrong or missing token, no connector).
  */
 import { spawn } from 'child_process'
+import net from 'net'
 import path from 'path'
 import * as IlpPacket from 'ilp-packet'
 import { startConnector, freePort, eventually, RunningConnector, ROOT } from '../helpers/connectorProcess'
@@ -178,4 +179,20 @@ test('errors: wrong token, no token, no connector, unknown command', async () =>
   const status = await cli(['status'])
   expect(status.code).toBe(0)
   expect(status.stdout).toMatch(/^address\s+test\.c$/m)
+})
+
+test('a connector that accepts the connection but never answers: the CLI gives up after --timeout, with a clear message (found in a trial)', async () => {
+  const silent = net.createServer(() => { /* accept, never answer */ })
+  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+  const port = (silent.address() as { port: number }).port
+  try {
+    const started = Date.now()
+    const r = await cli(['status', '--timeout', '1'], { METAMORPHOSIS_ADMIN_URL: `http://127.0.0.1:${port}` })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/no answer from the admin API at http:\/\/127\.0\.0\.1:\d+ within 1 s/)
+    expect(Date.now() - started).toBeLessThan(8000)
+    expect((await cli(['status', '--timeout', 'soon'])).stderr).toMatch(/--timeout: must be a number of seconds/)
+  } finally {
+    silent.close()
+  }
 })

@@ -122,9 +122,11 @@ test('a neighbour that stops refreshing its routes: they expire after its hold-d
   expect(parseReply(await peer.plugin.sendData(update(5, 6, [route('test.p', ['test.p'])], 600))).type).toBe('fulfill')
   expect(await eventually(async () => (await payToPeer(c)) === 'fulfill' ? true : undefined, 3000)).toBe(true)
   const controlsBefore = peer.controls.length
-  // No heartbeat: once the longest hold-down it announced has passed (the 5 s of the previous test's
-  // heartbeat, at most), plus a check interval, they are gone, and we are asked again.
+  // No heartbeat: once the hold-down it announced last (600 ms, shorter than before) has passed, plus a
+  // check interval, they are gone, and we are asked again.
+  const quietSince = Date.now()
   expect(await eventually(async () => /^F02/.test(await payToPeer(c)) ? true : undefined, 7000, 100)).toBe(true)
+  expect(Date.now() - quietSince).toBeLessThan(3000)
   const again = await eventually(() => peer.controls[controlsBefore], 3000)
   expect(again).toMatchObject({ mode: Ccp.Mode.MODE_SYNC, lastKnownRoutingTableId: PEER_TABLE, lastKnownEpoch: 6 })
   expect(parseReply(await peer.plugin.sendData(update(6, 6, [], 5000))).type).toBe('fulfill')
@@ -145,5 +147,15 @@ test('an account removed at run time: the routes through it are withdrawn from o
   await c.removeAccount('kid')
   const withdrawal = await eventually(() => peer.updates.find(u => u.withdrawnRoutes.includes('test.z')), 3000)
   expect(withdrawal.speaker).toBe('test.x')
+  await within(peer.plugin.disconnect(), 1000)
+})
+
+test('malformed CCP requests are refused F01: an unknown route control mode, an update whose epochs run backwards', async () => {
+  const c = connector ?? await startConnector()
+  const peer = await ccpPeer(c)
+  await eventually(() => peer.controls[0], 3000)
+  const control = Ccp.serializeCcpRouteControlRequest({ mode: 7 as Ccp.Mode, lastKnownRoutingTableId: '00000000-0000-0000-0000-000000000000', lastKnownEpoch: 0, features: [] })
+  expect(parseReply(await peer.plugin.sendData(control))).toMatchObject({ type: 'reject', code: 'F01' })
+  expect(parseReply(await peer.plugin.sendData(update(9, 3, [route('test.q', ['test.p'])])))).toMatchObject({ type: 'reject', code: 'F01' })
   await within(peer.plugin.disconnect(), 1000)
 })

@@ -10,7 +10,8 @@ import type { RoutingTable } from '../../src/actors/RoutingShard'
 import type { Route } from '../../src/routing/PrefixTable'
 import { MemoryStore } from '../../src/store/MemoryStore'
 
-function setup (): { deps: RouteManagerDeps; requests: Buffer[]; applied: Route[][]; step: (msg: RouteManagerMessage) => RouteManagerState } {
+function setup (): { deps: RouteManagerDeps; requests: Buffer[]; applied: Route[][]; step: (msg: RouteManagerMessage) => RouteManagerState; advance: (ms: number) => void } {
+  let clock = 1_000_000
   const requests: Buffer[] = []
   const applied: Route[][] = []
   const routing = {
@@ -24,13 +25,13 @@ function setup (): { deps: RouteManagerDeps; requests: Buffer[]; applied: Route[
     routing,
     store: new MemoryStore(),
     log: pino({ level: 'silent' }),
-    now: () => 1_000_000,
+    now: () => clock,
     relationOf: () => 'child',
     request: async (_to, prepare) => { requests.push(prepare); return await new Promise(() => {}) }
   }
   let state = initialRouteManagerState(new Map())
   const self = {} as unknown as Ref<RouteManagerMessage>
-  return { deps, requests, applied, step: (msg) => (state = handleRouteManagerMessage(state, msg, deps, self)) }
+  return { deps, requests, applied, step: (msg) => (state = handleRouteManagerMessage(state, msg, deps, self)), advance: (ms) => { clock += ms } }
 }
 
 test('an update answered after the neighbour asked again from further back does not skip what it lacks', () => {
@@ -63,4 +64,20 @@ test('a neighbour may not give us more routes than the limit', () => {
   // A limit of 3: the fourth is refused; the three are in use.
   expect([...(s.neighbours.get('p')?.held.routes.keys() ?? [])]).toStrictEqual(['test.a', 'test.b', 'test.c'])
   expect(applied.flat().map(r => r.prefix)).toStrictEqual(['test.a', 'test.b', 'test.c'])
+})
+
+test('a neighbour that refuses our route control (F00: it does not send us routes) is not asked again until its link comes up again', () => {
+  const { requests, step, advance } = setup()
+  const controls = (): number => requests.filter(r => r.includes(Buffer.from('peer.route.control'))).length
+  step({ type: 'neighbour', neighbour: { id: 'up', relation: 'parent', sendRoutes: false, receiveRoutes: true } })
+  step({ type: 'linkUp', id: 'up' })
+  expect(controls()).toBe(1)
+  step({ type: 'controlAnswered', to: 'up', error: 'rejected with F00' })
+  // Long after the broadcast interval (30 s): still not asked again.
+  advance(120_000)
+  step({ type: 'tick' })
+  expect(controls()).toBe(1)
+  step({ type: 'linkDown', id: 'up' })
+  step({ type: 'linkUp', id: 'up' })
+  expect(controls()).toBe(2)
 })
