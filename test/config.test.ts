@@ -102,6 +102,7 @@ const SPEC_DEFAULTS: Config = {
     authTimeoutMs: 5000,
     pingIntervalMs: 30000,
     maxFrameBytes: 65536,
+    maxUnauthenticated: 1000,
     reconnectMinDelayMs: 100,
     reconnectMaxDelayMs: 30000
   },

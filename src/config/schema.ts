@@ -137,6 +137,11 @@ export const BtpSchema = Type.Object(
       default: 65536,
       description: 'Largest WebSocket message accepted, in bytes.'
     }),
+    maxUnauthenticated: Type.Integer({
+      exclusiveMinimum: 0,
+      default: 1000,
+      description: 'Most connections per listener that have not authenticated yet; beyond it new ones are refused (HTTP 503) until some authenticate or time out, so a flood of idle sockets cannot exhaust the connector.'
+    }),
     reconnectMinDelayMs: Type.Integer({
       exclusiveMinimum: 0,
       default: 100,

@@ -3,6 +3,8 @@
  * first frame; the connector decides which account the token belongs to (or refuses it). Frames larger
  * than the limit close the socket (WebSocket code 1009) before they are buffered.
  */
+import { createServer, Server } from 'http'
+import type { Socket } from 'net'
 import { WebSocketServer } from 'ws'
 import type WebSocket from 'ws'
 import type { Logger } from 'pino'
@@ -15,6 +17,8 @@ export interface BtpServerOptions {
   port: number
   authTimeoutMs: number
   maxFrameBytes: number
+  /** Connections not yet authenticated, at most (beyond: refused with HTTP 503). */
+  maxUnauthenticated: number
 }
 
 export type AuthResult = { ok: true; accountId: string } | { ok: false; message: string }
@@ -24,6 +28,7 @@ export type OnLink = (accountId: string, connection: BtpConnection) => void
 
 export class BtpServer {
   private wss: WebSocketServer | undefined
+  private http: Server | undefined
   private readonly pending = new Set<WebSocket>()
 
   constructor (
@@ -35,15 +40,34 @@ export class BtpServer {
 
   /** Starts listening; resolves with the bound port (useful with port 0). */
   async listen (): Promise<number> {
-    const wss = new WebSocketServer({ host: this.options.host, port: this.options.port, maxPayload: this.options.maxFrameBytes })
+    // Our own HTTP server, so that a client that never completes its upgrade request (or sends bytes that
+    // are not HTTP at all) is dropped after the auth timeout rather than Node's minutes.
+    const http = createServer({ connectionsCheckingInterval: Math.min(1000, this.options.authTimeoutMs) })
+    http.headersTimeout = this.options.authTimeoutMs
+    http.requestTimeout = this.options.authTimeoutMs
+    http.on('clientError', (_err: Error, socket: Socket) => { socket.destroy() })
+    http.on('request', (_req, res) => { res.writeHead(426, { 'Content-Type': 'text/plain' }).end('a BTP (WebSocket) listener: upgrade required\n') })
+    this.http = http
+    const wss = new WebSocketServer({
+      server: http,
+      maxPayload: this.options.maxFrameBytes,
+      // A flood of connections that never authenticate is refused before it costs more than a socket.
+      verifyClient: (_info, done) => {
+        if (this.pending.size < this.options.maxUnauthenticated) { done(true); return }
+        this.log.warn({ listener: this.options.name, pending: this.pending.size }, 'too many connections waiting to authenticate: refusing new ones')
+        done(false, 503, 'too many unauthenticated connections')
+      }
+    })
     this.wss = wss
     wss.on('connection', (ws, req) => this.accept(ws, req.socket.remoteAddress ?? 'unknown'))
     await new Promise<void>((resolve, reject) => {
-      wss.once('listening', resolve)
-      wss.once('error', reject)
+      http.once('listening', resolve)
+      http.once('error', reject)
+      http.listen(this.options.port, this.options.host)
     })
+    http.on('error', (e) => this.log.error({ err: e }, 'BTP listener error'))
     wss.on('error', (e) => this.log.error({ err: e }, 'BTP listener error'))
-    const address = wss.address()
+    const address = http.address()
     const port = typeof address === 'object' && address !== null ? address.port : this.options.port
     this.log.info({ listener: this.options.name, host: this.options.host, port }, 'BTP listener ready')
     return port
@@ -55,9 +79,10 @@ export class BtpServer {
     const wss = this.wss
     if (wss === undefined) return
     this.wss = undefined
-    // Stops listening at once. Not awaited: ws's close callback waits for every open connection to
-    // end, and authenticated connections stay open while packets in flight drain.
+    // Stops listening at once. Not awaited: the close callbacks wait for every open connection to end,
+    // and authenticated connections stay open while packets in flight drain.
     wss.close()
+    this.http?.close()
   }
 
   private accept (ws: WebSocket, remote: string): void {
