@@ -154,7 +154,8 @@ Which file:
 
 1. the \`file\` option of \`loadConfig({ file })\`, if given;
 2. else the file named by the \`METAMORPHOSIS_CONFIG\` environment variable, if set and non-empty;
-3. else \`config/default.json\` of the package (it is \`{}\`: every setting at its default).
+3. else \`config/default.json\` of the package (every setting at its default, and local mode on for the
+   default listener).
 
 See [\`config/example.json\`](../config/example.json) for a realistic deployment.
 
