@@ -1027,7 +1027,11 @@ export class Connector {
   private attach (accountId: string, connection: Link): void {
     this.links.add(accountId, connection)
     this.tell(accountId, { type: 'linkUp', connectionId: connection.id })
-    if (this.links.connectionIds(accountId).length === 1) this.linkStates.next({ type: 'linkUp', accountId })
+    if (this.links.connectionIds(accountId).length === 1) {
+      // Local-mode accounts can be many: their links are logged at debug.
+      this.log[this.localIds.has(accountId) ? 'debug' : 'info']({ account: accountId, link: connection.id }, 'link up')
+      this.linkStates.next({ type: 'linkUp', accountId })
+    }
     connection.frames$.pipe(map(decodeFrame), batchPerTurn()).subscribe({
       next: events => {
         try {
@@ -1051,6 +1055,7 @@ export class Connector {
       if (this.links.connectionIds(accountId).length === 0) {
         // The connector's own requests on that link will not be answered now: they fail at once (and are retried).
         this.control.failAccount(accountId, `the link to ${accountId} closed`)
+        this.log[this.localIds.has(accountId) ? 'debug' : 'info']({ account: accountId }, 'link down')
         this.linkStates.next({ type: 'linkDown', accountId })
       }
     })

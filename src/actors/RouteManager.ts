@@ -257,7 +257,7 @@ function onUpdate (state: RouteManagerState, from: string, update: CcpRouteUpdat
     (n.held.routes.size >= cap && !n.held.routes.has(route.prefix) ? `${n.id} already has ${cap} routes here, the most accepted from one neighbour` : undefined))
   if (outcome.reset) deps.log.info({ account: n.id, tableId: update.routingTableId }, 'neighbour has a new routing table (it restarted): resyncing')
   // One line per refused route, up to a few: a flood of bad routes must not flood the log.
-  for (const r of outcome.refused.slice(0, 5)) deps.log.warn({ account: n.id, prefix: r.prefix, reason: r.reason }, 'route refused')
+  for (const r of outcome.refused.slice(0, 5)) deps.log.warn({ account: n.id, prefix: shorten(r.prefix), reason: r.reason }, 'route refused')
   if (outcome.refused.length > 5) deps.log.warn({ account: n.id, refused: outcome.refused.length }, 'routes refused (more)')
 
   // Persist what we hold of its table, so a restart of ours resumes from this epoch.
@@ -358,6 +358,11 @@ function sendUpdates (state: RouteManagerState, deps: RouteManagerDeps, self: Re
       (err: Error) => { dispatch(self, { type: 'updateAnswered', to, fromEpoch, toEpoch, error: err.message }) }
     )
   }
+}
+
+/** A peer-supplied prefix in a log line, cut to a readable length. */
+function shorten (prefix: string): string {
+  return prefix.length <= 120 ? prefix : `${prefix.slice(0, 117)}...`
 }
 
 function routeKey (accountId: string, prefix: string): string {

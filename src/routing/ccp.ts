@@ -105,6 +105,7 @@ export function refuseRoute (route: CcpRoute, from: Neighbour, ourAddress: strin
   const { prefix, path } = route
   if (prefix.length > ILP_ADDRESS_MAX_LENGTH || !PREFIX.test(prefix)) return 'not a valid address prefix'
   const scheme = ourAddress.slice(0, ourAddress.indexOf('.'))
+  if (prefix === scheme) return `the whole address scheme "${scheme}"`
   if (!prefix.startsWith(scheme + '.')) return `outside our address scheme "${scheme}"`
   if (path.length > MAX_PATH_HOPS) return `its path has ${path.length} hops, more than ${MAX_PATH_HOPS}`
   for (const hop of path) if (hop.length > ILP_ADDRESS_MAX_LENGTH || !ADDRESS.test(hop)) return 'its path holds an invalid address'

@@ -77,7 +77,7 @@ export class BtpClient {
       }
       authenticated = true
       this.delay = this.options.reconnectMinDelayMs
-      log.info('BTP link up')
+      log.debug('BTP link up') // (the connector logs every account's link up and down)
       this.onLink(this.options.accountId, new BtpConnection(ws))
     })
     ws.once('close', () => {

@@ -88,7 +88,7 @@ describe('import filter', () => {
     ['test.x', ['test.x'], peer, undefined],
     ['test.x.y', ['test.x', 'test.w'], peer, undefined],
     ['g.x', ['g.x'], peer, /scheme/],
-    ['test', ['test.x'], peer, /scheme/],
+    ['test', ['test.x'], peer, /whole address scheme/],
     ['test..x', ['test.x'], peer, /valid/],
     ['test.x', ['test.x', 'test.us', 'test.z'], peer, /loop/],
     ['test.us', ['test.p'], peer, /own address/],
