@@ -6,9 +6,8 @@
  * Bad input gets a 4xx naming the problem, checked before anything is applied; every change is
  * recorded in the audit log once it has been applied.
  */
-import { createServer, IncomingMessage, Server, ServerResponse } from 'http'
+import { IncomingMessage, Server, ServerResponse } from 'http'
 import { createHash, timingSafeEqual } from 'crypto'
-import type { AddressInfo } from 'net'
 import type { Logger } from 'pino'
 import type { Connector } from '../Connector'
 import type { AdminConfig } from '../config'
@@ -23,6 +22,7 @@ import { HttpError, statusOf, intParam, onlyParams, ok, type ApiRequest, type Ha
 import * as accounts from './handlers/accounts'
 import * as routes from './handlers/routes'
 import { status, healthz } from './handlers/status'
+import { shortRequestServer, listen } from '../transport/httpListener'
 
 /** Largest request body accepted. */
 const MAX_BODY_BYTES = 64 * 1024
@@ -97,17 +97,9 @@ export class AdminApi {
   async listen (): Promise<number> {
     await this.keys.load()
     if (this.config.metricsPort !== undefined) await this.listenForMetrics(this.config.metricsPort)
-    const server = createServer((req, res) => { void this.serve(req, res) })
-    // Slow or idle clients must not hold sockets for long: this listener is for short JSON calls.
-    server.requestTimeout = 30000
-    server.headersTimeout = 10000
-    server.keepAliveTimeout = 5000
+    const server = shortRequestServer((req, res) => { void this.serve(req, res) })
     this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.config.port, this.config.host, () => { server.off('error', reject); resolve() })
-    })
-    this.port = (server.address() as AddressInfo).port
+    this.port = await listen(server, this.config.host, this.config.port)
     this.log.info({ host: this.config.host, port: this.port }, 'admin API ready')
     return this.port
   }
@@ -117,7 +109,7 @@ export class AdminApi {
    * present one. It serves GET /metrics and nothing else.
    */
   private async listenForMetrics (port: number): Promise<void> {
-    const server = createServer((req, res) => {
+    const server = shortRequestServer((req, res) => {
       req.resume()
       const path = new URL(req.url ?? '/', 'http://metrics.invalid').pathname
       if (req.method !== 'GET' || path !== '/metrics') {
@@ -135,11 +127,7 @@ export class AdminApi {
       })
     })
     this.metricsServer = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, this.config.host, () => { server.off('error', reject); resolve() })
-    })
-    this.metricsPort = (server.address() as AddressInfo).port
+    this.metricsPort = await listen(server, this.config.host, port)
     this.log.info({ host: this.config.host, port: this.metricsPort }, 'metrics listener ready')
   }
 

@@ -5,9 +5,10 @@
  * `destination_account` and base64 `shared_secret`. Anything else gets a 4xx with a JSON `{ error }`
  * naming the problem.
  */
-import { createServer, IncomingMessage, Server, ServerResponse } from 'http'
+import { IncomingMessage, Server, ServerResponse } from 'http'
 import type { Logger } from 'pino'
 import type { Receiver } from './Receiver'
+import { shortRequestServer, listen } from '../transport/httpListener'
 
 export const SPSP_CONTENT_TYPE = 'application/spsp4+json'
 export const WELL_KNOWN_PATH = '/.well-known/pay'
@@ -25,15 +26,10 @@ export class SpspServer {
   constructor (private readonly options: SpspServerOptions, private readonly receiver: Receiver, private readonly log: Logger) {}
 
   async listen (): Promise<number> {
-    const server = createServer((req, res) => { this.onRequest(req, res) })
+    const server = shortRequestServer((req, res) => { this.onRequest(req, res) })
     this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.options.port, this.options.host, () => { server.off('error', reject); resolve() })
-    })
+    const port = await listen(server, this.options.host, this.options.port)
     server.on('error', (err) => this.log.error({ err }, 'SPSP listener error'))
-    const address = server.address()
-    const port = typeof address === 'object' && address !== null ? address.port : this.options.port
     this.log.info({ host: this.options.host, port }, 'SPSP listener ready')
     return port
   }

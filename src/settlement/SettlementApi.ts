@@ -10,9 +10,9 @@
  * Everything is checked here, before anything is changed: a bad request gets a 4xx naming what is
  * wrong and changes nothing. The listener is meant for loopback or a private network.
  */
-import { createServer, IncomingMessage, Server, ServerResponse } from 'http'
-import type { AddressInfo } from 'net'
+import { IncomingMessage, Server, ServerResponse } from 'http'
 import type { Logger } from 'pino'
+import { shortRequestServer, listen } from '../transport/httpListener'
 
 /** The largest JSON body accepted (a Quantity is a few dozen bytes). */
 const MAX_JSON_BYTES = 4096
@@ -68,16 +68,9 @@ export class SettlementApi {
 
   /** Starts listening; resolves with the bound port. */
   async listen (host: string, port: number): Promise<number> {
-    const server = createServer((req, res) => { void this.serve(req, res) })
-    // A slow or silent client must not hold a socket for ever.
-    server.requestTimeout = 30000
-    server.headersTimeout = 10000
+    const server = shortRequestServer((req, res) => { void this.serve(req, res) })
     this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => { server.off('error', reject); resolve() })
-    })
-    return (server.address() as AddressInfo).port
+    return await listen(server, host, port)
   }
 
   async close (): Promise<void> {

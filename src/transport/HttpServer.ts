@@ -4,9 +4,10 @@
  * lets the receiver choose; peers configure the whole URL). Requests that are not ILP-over-HTTP get a
  * plain-text 4xx naming the problem and never reach an actor.
  */
-import { createServer, IncomingMessage, Server, ServerResponse } from 'http'
+import { IncomingMessage, Server, ServerResponse } from 'http'
 import type { Logger } from 'pino'
 import type { HttpAnswer, HttpLink } from './HttpLink'
+import { shortRequestServer, listen } from './httpListener'
 
 /** An ILP packet is at most a few bytes over 32 KiB (RFC 0027: data ≤ 32767 bytes, address ≤ 1023). */
 export const MAX_BODY_BYTES = 40 * 1024
@@ -28,15 +29,11 @@ export class HttpServer {
 
   /** Starts listening; resolves with the bound port. */
   async listen (): Promise<number> {
-    const server = createServer((req, res) => { this.onRequest(req, res) })
+    // (a Prepare's answer may take up to its expiry; the request itself must arrive quickly)
+    const server = shortRequestServer((req, res) => { this.onRequest(req, res) })
     this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.options.port, this.options.host, () => { server.off('error', reject); resolve() })
-    })
+    const port = await listen(server, this.options.host, this.options.port)
     server.on('error', (err) => this.log.error({ err }, 'ILP-over-HTTP listener error'))
-    const address = server.address()
-    const port = typeof address === 'object' && address !== null ? address.port : this.options.port
     this.log.info({ host: this.options.host, port }, 'ILP-over-HTTP listener ready')
     return port
   }
