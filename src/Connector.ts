@@ -516,6 +516,9 @@ export class Connector {
     const deadline = Date.now() + drainTimeoutMs
     while (this.unanswered > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
     if (this.unanswered > 0) this.log.warn({ packetsInFlight: this.unanswered }, 'drain timed out')
+    // Fulfills waiting for their group commit go out before any link closes (dialled ones included:
+    // an HTTP or plugin peer charged for a packet must get its Fulfill).
+    await this.store?.flush()
     await Promise.all(this.clients.map(async client => { await client.stop() }))
     await this.receiver?.stop()
     this.routeManager?.stop()
@@ -708,7 +711,12 @@ export class Connector {
   }
 
   /** New limits for an API-created or local-mode account (stored, then applied by its actor). */
-  async updateAccountLimits (id: string, limits: AccountLimitSettings): Promise<void> {
+  /**
+   * Changes an account's limits: `changes` names the limits to set (null removes one); the others stay.
+   * Merged here, at once, with the stored settings (not with what the actor has applied so far), so two
+   * changes made together both count.
+   */
+  async updateAccountLimits (id: string, changes: { [K in keyof AccountLimitSettings]?: AccountLimitSettings[K] | null }): Promise<void> {
     const store = this.requireRunning()
     const origin = this.accountOrigin(id)
     if (origin === undefined) throw new OperationError('not-found', `no account named ${JSON.stringify(id)}`)
@@ -716,7 +724,12 @@ export class Connector {
     const record = store.loadAccount(id)
     if (record?.provisioned === undefined) throw new OperationError('not-found', `no account named ${JSON.stringify(id)}`)
     const { minBalance, maxBalance, maxPacketAmount, packetsPerSecond, throughputLimit, ...rest } = record.provisioned
-    void minBalance; void maxBalance; void maxPacketAmount; void packetsPerSecond; void throughputLimit
+    const merged: Record<string, unknown> = { minBalance, maxBalance, maxPacketAmount, packetsPerSecond, throughputLimit }
+    for (const [k, v] of Object.entries(changes)) merged[k] = v === null ? undefined : v
+    const limits = dropUndefined(merged) as AccountLimitSettings
+    if (limits.minBalance !== undefined && limits.maxBalance !== undefined && BigInt(limits.minBalance) > BigInt(limits.maxBalance)) {
+      throw new OperationError('invalid', `minBalance: must be <= maxBalance ("${limits.minBalance}" > "${limits.maxBalance}")`)
+    }
     const provisioned: ProvisionedAccount = dropUndefined({ ...rest, ...limits })
     store.saveAccount({ ...record, provisioned })
     if (origin === 'api') this.apiAccounts.set(id, provisioned)
@@ -795,7 +808,9 @@ export class Connector {
     return await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.adjustments.delete(adjustmentId)
-        reject(new OperationError('unavailable', `account ${JSON.stringify(id)} did not apply the adjustment within 10 s`))
+        // It may still be applied (it is in the account's mailbox, or its write is slow): say so, so that
+        // nobody adds it a second time believing it failed.
+        reject(new OperationError('unavailable', `the adjustment of account ${JSON.stringify(id)} was submitted but not confirmed within 10 s: it may still be applied; read the balance before trying again`))
       }, 10000)
       this.adjustments.set(adjustmentId, (balance) => { clearTimeout(timer); resolve(balance) })
       this.tell(id, { type: 'adjustBalance', adjustmentId, amount: amount.toString(), reason })

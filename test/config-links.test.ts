@@ -84,6 +84,12 @@ describe('plugin links', () => {
         error = e as ConfigError
       }
       expect(error?.problems).toContain('METAMORPHOSIS_ACCOUNTS__M__LINK__MODULE: accounts.m.link is a plugin link, which is set in the config file only (environment variables cannot load code)')
+      // Nor through a variable for the whole account, or the whole accounts map (found in review).
+      const evil = { relation: 'child', ...usd, link: { type: 'plugin', module: '/tmp/evil.js', options: {} } }
+      expect(() => loadConfig({ file, env: { METAMORPHOSIS_ACCOUNTS__EVIL: JSON.stringify(evil) } })).toThrow(/accounts\.evil\.link is a plugin link, which is set in the config file only/)
+      expect(() => loadConfig({ file, env: { METAMORPHOSIS_ACCOUNTS: JSON.stringify({ evil }) } })).toThrow(/METAMORPHOSIS_ACCOUNTS: accounts\.evil\.link is a plugin link/)
+      // Other fields of a plugin account may still be overridden.
+      expect(loadConfig({ file, env: { METAMORPHOSIS_ACCOUNTS__M__MIN_BALANCE: '-5' } }).accounts.m.minBalance).toBe('-5')
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }

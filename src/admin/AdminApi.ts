@@ -129,6 +129,10 @@ export class AdminApi {
     this.metricsServer = server
     this.metricsPort = await listen(server, this.config.host, port)
     this.log.info({ host: this.config.host, port: this.metricsPort }, 'metrics listener ready')
+    if (!['127.0.0.1', '::1', 'localhost'].includes(this.config.host)) {
+      // No token on this listener: account ids, balances and packet counts are visible to whoever reaches it.
+      this.log.warn({ host: this.config.host, port: this.metricsPort }, 'the metrics listener (no token) is not on loopback: restrict who can reach it')
+    }
   }
 
   private async scrape (): Promise<HandlerResult> {

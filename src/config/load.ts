@@ -505,20 +505,27 @@ function checkRates(rates: unknown, problems: Problems): void {
   }
 }
 
+/** Each account's plugin link as written (JSON), by account id: to tell what the environment changed. */
+function pluginLinks(raw: unknown): Map<string, string> {
+  const out = new Map<string, string>()
+  if (!isPlainObject(raw)) return out
+  for (const [id, account] of entriesOf(raw.accounts)) {
+    const link = isPlainObject(account) ? account.link : undefined
+    if (isPlainObject(link) && link.type === 'plugin') out.set(id, JSON.stringify(link))
+  }
+  return out
+}
+
 /**
  * A plugin link names code to load: it is set in the config file only, never from the environment
- * (where a variable could make the connector load any module).
+ * (where a variable could make the connector load any module). Whatever variable did it — one for the
+ * link, the account, or the whole accounts map — a plugin link the file does not have exactly so is refused.
  */
-function refuseEnvOnPluginLinks(raw: unknown, sources: EnvSource[], problems: Problems): void {
-  if (!isPlainObject(raw)) return
-  for (const source of sources) {
-    const [section, id, field] = source.path
-    if (section !== 'accounts' || typeof id !== 'string') continue
-    const account = ownValue(raw.accounts, id)
-    const link = isPlainObject(account) ? account.link : undefined
-    if ((field === 'link' || field === undefined) && isPlainObject(link) && link.type === 'plugin') {
-      problems.addLine(`${source.variable}: accounts.${id}.link is a plugin link, which is set in the config file only (environment variables cannot load code)`)
-    }
+function refuseEnvOnPluginLinks(before: Map<string, string>, raw: unknown, sources: EnvSource[], problems: Problems): void {
+  for (const [id, link] of pluginLinks(raw)) {
+    if (before.get(id) === link) continue
+    const culprits = sources.filter(s => s.path[0] === 'accounts' && (s.path.length === 1 || s.path[1] === id)).map(s => s.variable)
+    problems.addLine(`${culprits.length > 0 ? culprits.join(', ') : 'the environment'}: accounts.${id}.link is a plugin link, which is set in the config file only (environment variables cannot load code)`)
   }
 }
 
@@ -948,6 +955,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   } else file = defaultConfigFile()
 
   const raw = readJsonFile(file, origin)
+  const pluginLinksInFile = pluginLinks(raw)
   const preProblems = new Problems()
   let sources: EnvSource[] = []
   if (isPlainObject(raw)) {
@@ -957,7 +965,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
   const problems = new Problems(sources)
   for (const line of preProblems.list) problems.addLine(line)
-  refuseEnvOnPluginLinks(raw, sources, problems)
+  refuseEnvOnPluginLinks(pluginLinksInFile, raw, sources, problems)
   return validateInto(raw, problems)
 }
 

@@ -38,6 +38,13 @@ export const MAX_BUFFERED = 100_000
  */
 const FLUSH_INTERVAL_MS = 20
 const EARLY_FLUSH_AT = 2000
+/**
+ * Ended transfers are written as a chunk once this many wait, or once the oldest has waited CHUNK_MS:
+ * a quiet connector writes at most one chunk (and one head, which queries scan) a second, and a busy
+ * one chunks of a size that is quick to encode.
+ */
+const CHUNK_TRANSFERS = 2000
+const CHUNK_MS = 1000
 /** How often open transfers are checked for a lost end. */
 const SWEEP_INTERVAL_MS = 5000
 /** How long after its end at the latest (maxWaitMs after it began) a transfer is in a chunk. */
@@ -95,7 +102,7 @@ interface Head {
 }
 
 type Event =
-  | { prepared: true; source: string; seq: number; prepare: Prepare; nextHop: string; at: number }
+  | { prepared: true; source: string; seq: number; destination: string; amount: bigint; condition: Buffer; expiresAt: number; nextHop: string; at: number }
   | { prepared: false; source: string; seq: number; reply: Reply; at: number }
 
 /** What the account actors call on the packet path (see AccountDeps.history). */
@@ -121,6 +128,9 @@ export class TransferHistory implements HistoryRecorder {
   private pruneTimer: NodeJS.Timeout | undefined
   private pruning = false
   private lastSweep = 0
+  /** Ended transfers waiting to be written as a chunk, and when the oldest of them ended. */
+  private ended: Tuple[] = []
+  private endedSince = 0
 
   constructor (
     private readonly store: Store,
@@ -134,7 +144,7 @@ export class TransferHistory implements HistoryRecorder {
     const last = await this.store.get(META, 'boot')
     this.boot = (typeof last === 'number' ? last : 0) + 1
     this.store.put(META, 'boot', this.boot)
-    this.flushTimer = setInterval(() => this.flush(), FLUSH_INTERVAL_MS)
+    this.flushTimer = setInterval(() => { this.flush(this.maxWaitMs, Date.now(), false) }, FLUSH_INTERVAL_MS)
     this.flushTimer.unref()
     this.pruneTimer = setInterval(() => { void this.prune() }, PRUNE_INTERVAL_MS)
     this.pruneTimer.unref()
@@ -152,7 +162,10 @@ export class TransferHistory implements HistoryRecorder {
 
   prepared (source: string, seq: number, prepare: Prepare, nextHop: string, now: number): void {
     if (this.buffer.length >= MAX_BUFFERED) { this.dropped++; return }
-    if (this.buffer.push({ prepared: true, source, seq, prepare, nextHop, at: now }) === EARLY_FLUSH_AT) setImmediate(flushHistory, this)
+    // Only what the record needs: the Prepare's data (up to 32 KB) is not kept, and the condition is
+    // copied so the received frame it is a slice of can be freed.
+    const p = prepare
+    if (this.buffer.push({ prepared: true, source, seq, destination: p.destination, amount: p.amount, condition: Buffer.from(p.executionCondition), expiresAt: p.expiresAt, nextHop, at: now }) === EARLY_FLUSH_AT) setImmediate(flushHistory, this)
   }
 
   settled (source: string, seq: number, reply: Reply, now: number): void {
@@ -163,18 +176,19 @@ export class TransferHistory implements HistoryRecorder {
   // ---- off the packet path ---------------------------------------------------------------------
 
   /**
-   * Applies the buffered events and writes the transfers that have ended as one chunk. Open ones are
-   * written too once older than `maxWaitMs` (their end was lost), or all of them with `openOlderThan`
-   * = Infinity (at stop).
+   * Applies the buffered events and writes the transfers that have ended as one chunk (the timer's
+   * flushes, `writeNow` false, write only once CHUNK_TRANSFERS wait or the oldest has waited CHUNK_MS;
+   * a query writes them at once). Open ones are written too once older than `maxWaitMs` (their end was
+   * lost), or all of them with `openOlderThan` = Infinity (at stop).
    */
-  flush (openOlderThan = this.maxWaitMs, now = Date.now()): void {
+  flush (openOlderThan = this.maxWaitMs, now = Date.now(), writeNow = true): void {
     if (this.dropped > 0) {
       this.log.warn({ dropped: this.dropped }, 'transfer history: events dropped (the buffer was full); those transfers are incomplete or missing')
       this.dropped = 0
     }
     const events = this.buffer
     this.buffer = []
-    const ended: Tuple[] = []
+    const ended = this.ended
     for (const e of events) {
       try {
         if (e.prepared) this.open.set(`${e.source}|${e.seq}`, this.tuple(e))
@@ -194,16 +208,18 @@ export class TransferHistory implements HistoryRecorder {
         }
       }
     }
-    if (ended.length > 0) this.writeChunk(ended, now)
+    if (ended.length === 0) return
+    if (this.endedSince === 0) this.endedSince = now
+    if (writeNow || openOlderThan === Infinity || ended.length >= CHUNK_TRANSFERS || now - this.endedSince >= CHUNK_MS) {
+      this.ended = []
+      this.endedSince = 0
+      this.writeChunk(ended, now)
+    }
   }
 
   private tuple (e: Extract<Event, { prepared: true }>): Tuple {
-    const p = e.prepare
     const id = `${String(e.at).padStart(13, '0')}-${this.boot}-${e.seq}-${e.source}`
-    // The condition is copied: the Prepare's buffers are slices of a received frame.
-    // The condition may be a slice of a received frame: kept only until the transfer is written (bounded
-    // by the packets in flight); the encoder copies it.
-    return [id, e.source, e.nextHop, p.destination, p.amount.toString(), p.executionCondition, p.expiresAt, e.at, 0, null, null, null, null, null, e.seq]
+    return [id, e.source, e.nextHop, e.destination, e.amount.toString(), e.condition, e.expiresAt, e.at, 0, null, null, null, null, null, e.seq]
   }
 
   private end (e: Extract<Event, { prepared: false }>, ended: Tuple[]): void {
@@ -352,7 +368,7 @@ export class TransferHistory implements HistoryRecorder {
 }
 
 function flushHistory (history: TransferHistory): void {
-  history.flush()
+  history.flush(undefined, undefined, false)
 }
 
 function encodeChunk (boot: number, at: number, accounts: string[], transfers: Tuple[]): Chunk {

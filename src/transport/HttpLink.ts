@@ -14,6 +14,7 @@
  */
 import { MessageLink, LinkFailure, PeerAnswer } from './MessageLink'
 import { parsePrepare } from '../protocol/codec'
+import { MAX_BODY_BYTES } from './HttpServer'
 
 export const ILP_CONTENT_TYPE = 'application/octet-stream'
 
@@ -62,13 +63,14 @@ export class HttpLink extends MessageLink {
       if (outgoing.peerName !== undefined) headers['ILP-Peer-Name'] = outgoing.peerName
       let res: Response
       try {
-        res = await fetch(outgoing.url, { method: 'POST', headers, body: prepare, signal: abort.signal })
+        // No redirects: our token and the Prepare go to the configured URL and nowhere else.
+        res = await fetch(outgoing.url, { method: 'POST', headers, body: prepare, signal: abort.signal, redirect: 'error' })
       } catch (e) {
         throw new LinkFailure('T01', abort.signal.aborted
           ? `no answer over ILP-over-HTTP from ${this.options.accountId} before the packet expired`
           : `ILP-over-HTTP peer ${this.options.accountId} unreachable: ${causeOf(e)}`)
       }
-      const body = Buffer.from(await res.arrayBuffer())
+      const body = await readReply(res, abort)
       if (res.status !== 200) throw statusFailure(this.options.accountId, res.status, body)
       return body
     } finally {
@@ -84,6 +86,28 @@ export class HttpLink extends MessageLink {
   protected override async onClose (): Promise<void> {
     for (const abort of this.aborts) abort.abort()
   }
+}
+
+/** A peer's answer, at most MAX_BODY_BYTES (an ILP reply is far smaller): a huge one is cut off, not buffered. */
+async function readReply (res: Response, abort: AbortController): Promise<Buffer> {
+  const declared = Number(res.headers.get('content-length') ?? '0')
+  if (declared > MAX_BODY_BYTES) {
+    abort.abort()
+    throw new LinkFailure('T01', `ILP-over-HTTP peer answered with ${declared} bytes, more than an ILP packet can be`)
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  if (res.body !== null) {
+    for await (const chunk of res.body) {
+      size += (chunk as Uint8Array).length
+      if (size > MAX_BODY_BYTES) {
+        abort.abort()
+        throw new LinkFailure('T01', `ILP-over-HTTP peer answered with more than ${MAX_BODY_BYTES} bytes`)
+      }
+      chunks.push(Buffer.from(chunk as Uint8Array))
+    }
+  }
+  return Buffer.concat(chunks)
 }
 
 /** The connector's answer as an HTTP response: ILP packets with 200 (RFC 0035), refusals as 4xx/5xx text. */

@@ -19,7 +19,7 @@ import { Observable, Subject, Subscriber } from 'rxjs'
 import { Link, nextLinkId } from './Link'
 import { ilpFrame, readIlpFrame, BTP_MESSAGE, BTP_RESPONSE, MAX_UINT64 } from '../protocol/codec'
 import { rejectPacket, RejectCode } from '../protocol/ilp'
-import { emptyResponseFrame, errorFrame, errorMessage } from './btp'
+import { emptyResponseFrame, errorFrame, errorMessage, TRANSFER_KEY_PROTOCOL } from './btp'
 
 /** What the connector answered to something the peer sent. */
 export type PeerAnswer =
@@ -36,6 +36,19 @@ export class LinkFailure extends Error {
 
 /** Incoming request ids stay below 2^32 (BTP's uint32), wrapping around. */
 const MAX_REQUEST_ID = 0xffffffff
+
+/**
+ * Settlement payments by settlement id (a UUID: unique across accounts), across links and reconnects:
+ * the latest MAX_PAYMENTS are kept. A failed payment is forgotten, so a retry may pay.
+ */
+const payments = new Map<string, Promise<void>>()
+const MAX_PAYMENTS = 10000
+
+function remember (key: string, payment: Promise<void>): void {
+  payments.set(key, payment)
+  payment.catch(() => { if (payments.get(key) === payment) payments.delete(key) })
+  if (payments.size > MAX_PAYMENTS) payments.delete(payments.keys().next().value as string)
+}
 
 export abstract class MessageLink implements Link {
   readonly id = nextLinkId()
@@ -116,7 +129,12 @@ export abstract class MessageLink implements Link {
         this.answerPeer(btp.requestId, { kind: 'error', code: err.code, message: err.data })
         break
       }
-      case Btp.TYPE_TRANSFER: void this.pay(btp.requestId, BigInt((btp.data as Btp.BtpTransfer).amount)); break
+      case Btp.TYPE_TRANSFER: {
+        const transfer = btp.data as Btp.BtpTransfer
+        const key = transfer.protocolData.find(p => p.protocolName === TRANSFER_KEY_PROTOCOL)?.data.toString('utf8')
+        void this.pay(btp.requestId, BigInt(transfer.amount), key)
+        break
+      }
       default: return false
     }
     return true
@@ -141,9 +159,16 @@ export abstract class MessageLink implements Link {
     this.emit(ilpFrame(BTP_RESPONSE, requestId, reply))
   }
 
-  private async pay (requestId: number, amount: bigint): Promise<void> {
+  private async pay (requestId: number, amount: bigint, key: string | undefined): Promise<void> {
     try {
-      await this.sendMoney(amount)
+      // A settlement resent (its answer was slow, or the link flapped) waits for the payment already
+      // under way instead of paying again: one sendMoney per settlement id.
+      let payment = key === undefined ? undefined : payments.get(key)
+      if (payment === undefined) {
+        payment = this.sendMoney(amount)
+        if (key !== undefined) remember(key, payment)
+      }
+      await payment
       this.emit(emptyResponseFrame(requestId))
     } catch (e) {
       this.emit(errorFrame(requestId, 'T00', 'TemporaryError', errorMessage(e).slice(0, 500)))

@@ -65,8 +65,9 @@ export function pluginStore (store: Store, accountId: string): PluginStore {
       const value = await store.get(PLUGIN_STORE, key(k))
       return typeof value === 'string' ? value : undefined
     },
-    put: async (k, value) => { store.put(PLUGIN_STORE, key(k), String(value)) },
-    del: async (k) => { store.delete(PLUGIN_STORE, key(k)) }
+    // Resolved once durable: payment-channel plugins store a claim before they accept the money it proves.
+    put: async (k, value) => { store.put(PLUGIN_STORE, key(k), String(value)); await new Promise<void>(resolve => store.afterDurable(resolve)) },
+    del: async (k) => { store.delete(PLUGIN_STORE, key(k)); await new Promise<void>(resolve => store.afterDurable(resolve)) }
   }
 }
 

@@ -1,6 +1,5 @@
 /** Accounts: list, get, create, update (limits), delete; balances: read, adjust. */
 import type { Connector } from '../../Connector'
-import type { AccountLimitSettings } from '../../actors/messages'
 import { HttpError, ok, parseBody, onlyParams, type ApiRequest, type HandlerResult } from '../http'
 import { CreateAccountSchema, UpdateAccountSchema, AdjustBalanceSchema } from '../schemas'
 
@@ -33,21 +32,12 @@ export async function createAccount (connector: Connector, req: ApiRequest): Pro
 export async function updateAccount (connector: Connector, req: ApiRequest, id: string): Promise<HandlerResult> {
   const body = parseBody(UpdateAccountSchema, req.body)
   if (Object.keys(body).length === 0) throw new HttpError(400, `body: nothing to change (fields: ${Object.keys(UpdateAccountSchema.properties).join(', ')})`)
-  const current = connector.accountLimits(id)
-  if (current === undefined) throw notFound(id)
-  const next: Record<string, unknown> = { ...current }
-  for (const [k, v] of Object.entries(body)) {
-    if (v === null) delete next[k]
-    else next[k] = v
-  }
-  const limits = next as AccountLimitSettings
-  if (limits.minBalance !== undefined && limits.maxBalance !== undefined && BigInt(limits.minBalance) > BigInt(limits.maxBalance)) {
-    throw new HttpError(400, `minBalance: must be <= maxBalance ("${limits.minBalance}" > "${limits.maxBalance}")`)
-  }
+  if (connector.accountLimits(id) === undefined) throw notFound(id)
   const UINT64_MAX = 18446744073709551615n
-  if (limits.maxPacketAmount !== undefined && BigInt(limits.maxPacketAmount) > UINT64_MAX) throw new HttpError(400, `maxPacketAmount: must be at most "${UINT64_MAX}" (uint64)`)
-  if (limits.throughputLimit !== undefined && BigInt(limits.throughputLimit.amount) > UINT64_MAX) throw new HttpError(400, `throughputLimit.amount: must be at most "${UINT64_MAX}" (uint64)`)
-  await connector.updateAccountLimits(id, limits)
+  if (typeof body.maxPacketAmount === 'string' && BigInt(body.maxPacketAmount) > UINT64_MAX) throw new HttpError(400, `maxPacketAmount: must be at most "${UINT64_MAX}" (uint64)`)
+  if (typeof body.throughputLimit === 'object' && body.throughputLimit !== null && BigInt(body.throughputLimit.amount) > UINT64_MAX) throw new HttpError(400, `throughputLimit.amount: must be at most "${UINT64_MAX}" (uint64)`)
+  // Merged with the stored limits by the connector (so two changes at once both count).
+  await connector.updateAccountLimits(id, body)
   return ok(accountView(connector, id), 200, { action: 'account.update', target: id, details: body })
 }
 

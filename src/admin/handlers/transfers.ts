@@ -36,10 +36,13 @@ export async function accountTransfers (connector: Connector, req: ApiRequest, a
 }
 
 /** A time as ISO 8601 or milliseconds since the epoch. */
+const MAX_TIME_MS = 9_999_999_999_999
+
 function timeParam (req: ApiRequest, name: string): number | undefined {
   const raw = req.query.get(name)
   if (raw === null) return undefined
   const ms = /^[0-9]+$/.test(raw) ? Number(raw) : Date.parse(raw)
-  if (!Number.isFinite(ms) || ms < 0) throw new HttpError(400, `${name}: must be an ISO 8601 time or milliseconds since the epoch (got ${JSON.stringify(raw)})`)
+  // Times are kept as 13-digit milliseconds (until the year 2286): beyond, key order would break.
+  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_TIME_MS) throw new HttpError(400, `${name}: must be an ISO 8601 time or milliseconds since the epoch, at most ${MAX_TIME_MS} (got ${JSON.stringify(raw)})`)
   return ms
 }
