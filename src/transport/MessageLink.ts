@@ -101,8 +101,24 @@ export abstract class MessageLink implements Link {
     })
   }
 
+  /**
+   * Where an answer to one of our requests goes when it comes back after this link closed (the same
+   * plugin, reconnected): the account's current link, so that a Fulfill before expiry is honoured, as
+   * over BTP (the actor matches replies by request id, whatever the link).
+   */
+  lateAnswer: ((frame: Buffer) => void) | undefined
+
+  /** Hands a frame to the connector as if this link had received it. */
+  deliver (frame: Buffer): void {
+    this.emit(frame)
+  }
+
   private emit (frame: Buffer): void {
-    if (this.isClosed) return
+    if (this.isClosed) {
+      // BTP RESPONSE (1) or ERROR (2): an answer to a request of ours.
+      if ((frame[0] === 1 || frame[0] === 2) && this.lateAnswer !== undefined) this.lateAnswer(frame)
+      return
+    }
     if (this.subscriber === undefined) this.early.push(frame)
     else this.subscriber.next(frame)
   }

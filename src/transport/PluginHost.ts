@@ -116,6 +116,7 @@ export class PluginHost {
     const plugin = this.plugin
     if (plugin === undefined || this.stopped || !safeIsConnected(plugin)) return undefined
     this.current = new PluginLink(plugin, this.options.accountId, this.options.address)
+    this.current.lateAnswer = (frame) => { this.live()?.deliver(frame) }
     this.log.info({ account: this.options.accountId, module: this.options.module }, 'plugin connected')
     this.options.attach(this.options.accountId, this.current)
     return this.current
