@@ -812,6 +812,7 @@ export class Connector {
         // nobody adds it a second time believing it failed.
         reject(new OperationError('unavailable', `the adjustment of account ${JSON.stringify(id)} was submitted but not confirmed within 10 s: it may still be applied; read the balance before trying again`))
       }, 10000)
+      timer.unref()
       this.adjustments.set(adjustmentId, (balance) => { clearTimeout(timer); resolve(balance) })
       this.tell(id, { type: 'adjustBalance', adjustmentId, amount: amount.toString(), reason })
     })

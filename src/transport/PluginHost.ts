@@ -76,6 +76,20 @@ export class PluginHost {
       return
     }
     const plugin = this.plugin
+    try {
+      this.register(plugin)
+    } catch (e) {
+      // A plugin that throws while being set up fails alone, like one that fails to load.
+      this.failure = errorMessage(e)
+      this.log.error({ account: accountId, module, reason: this.failure }, 'plugin failed to set up: this account has no link (its packets get T01); the rest of the connector runs')
+      return
+    }
+    void this.connect(this.options.reconnectMinDelayMs)
+  }
+
+  /** Our handlers and listeners on the plugin. */
+  private register (plugin: IlpPlugin): void {
+    const { accountId, module } = this.options
     plugin.registerDataHandler(async (data: Buffer) => {
       const link = this.live()
       if (link === undefined) throw new Error('the connector has no link for this plugin right now')
@@ -92,7 +106,6 @@ export class PluginHost {
     plugin.on('disconnect', () => { this.down() })
     // An 'error' event with no listener would throw and take the whole process down.
     plugin.on('error', (err: unknown) => { this.log.error({ account: accountId, module, reason: errorMessage(err) }, 'plugin error') })
-    void this.connect(this.options.reconnectMinDelayMs)
   }
 
   /** connect() may wait a long time (for a first client): it runs in the background, retried if it throws. */

@@ -26,6 +26,16 @@ const modules = mkdtempSync(path.join(tmpdir(), 'mm-plugins-'))
 beforeAll(async () => {
   writeFileSync(path.join(modules, 'half.js'), 'module.exports = class { async connect () {} async sendData () {} }\n')
   writeFileSync(path.join(modules, 'throws.js'), "module.exports = class { constructor () { throw new Error('bad options: no server given') } }\n")
+  // Found in review: one that throws while its handlers are registered took the whole start down.
+  writeFileSync(path.join(modules, 'throws-on-register.js'), `
+    const { EventEmitter } = require('events')
+    module.exports = class extends EventEmitter {
+      async connect () {} async disconnect () {} isConnected () { return false }
+      async sendData () {} async sendMoney () {}
+      registerDataHandler () { throw new Error('a data handler is already registered') }
+      deregisterDataHandler () {} registerMoneyHandler () {} deregisterMoneyHandler () {}
+    }
+  `)
   writeFileSync(path.join(modules, 'no-connect.js'), `
     const { EventEmitter } = require('events')
     module.exports = class extends EventEmitter {
@@ -55,6 +65,7 @@ beforeAll(async () => {
       notPlugin: plugin('ilp-packet'),
       half: plugin(path.join(modules, 'half.js')),
       throws: plugin(path.join(modules, 'throws.js')),
+      throwsOnRegister: plugin(path.join(modules, 'throws-on-register.js')),
       noConnect: plugin(path.join(modules, 'no-connect.js'))
     }
   }), { logger })
@@ -85,6 +96,7 @@ test('modules that fail are reported with the account and the module named', asy
   expect(String(find('half')?.reason)).toContain('does not implement the ILP plugin interface (missing: disconnect, isConnected, sendMoney,')
   expect(String(find('throws')?.reason)).toContain('threw: bad options: no server given')
   expect(connector.pluginFailure('throws')).toContain('bad options: no server given')
+  expect(connector.pluginFailure('throwsOnRegister')).toContain('a data handler is already registered')
   // connect() that throws is retried (with backoff) and reported each time.
   await eventually(() => lines.filter(l => l.account === 'noConnect' && l.msg === 'plugin failed to connect: retrying').length >= 2 ? true : undefined, 5000)
   expect(lines.find(l => l.account === 'noConnect' && l.msg === 'plugin failed to connect: retrying')?.reason).toBe('ledger unreachable')
@@ -111,7 +123,7 @@ test('a STREAM payment from a client of the built-in BTP link to a client of the
 
 test('packets to an account whose plugin failed get T01; nothing is charged', async () => {
   const alice = await client(aliceUrl)
-  for (const id of ['missing', 'notPlugin', 'half', 'throws', 'noConnect']) {
+  for (const id of ['missing', 'notPlugin', 'half', 'throws', 'throwsOnRegister', 'noConnect']) {
     const reply = parseReply(await alice.sendData(prepare(`test.p.${id}.x`, '10')))
     expect(reply).toMatchObject({ type: 'reject', code: 'T01', triggeredBy: 'test.p' })
   }
