@@ -29,16 +29,22 @@ test('a Fulfill committed during the drain reaches the ILP-over-HTTP peer that w
   await connector.start()
   const alice = await connected(`btp+ws://:alice-token@127.0.0.1:${connector.port('default') as number}`)
   const { fulfillment, condition } = newFulfillment()
+  let arrived!: () => void
+  const atAlice = new Promise<void>(resolve => { arrived = resolve })
   alice.registerDataHandler(async () => {
+    arrived()
     await new Promise(resolve => setTimeout(resolve, 200))
     return IlpPacket.serializeIlpFulfill({ fulfillment, data: Buffer.alloc(0) })
   })
   const answer = post(`http://127.0.0.1:${connector.httpPort as number}/`, prepare('test.a.alice.x', '100', { condition }),
     { Authorization: 'Bearer peer-to-us', 'Content-Type': 'application/octet-stream' })
-  await new Promise(resolve => setTimeout(resolve, 50))
+  // The drain starts once the Prepare is with alice (however slow the machine), so its Fulfill is
+  // committed during the drain.
+  expect(await within(atAlice, 10000)).not.toBe('timeout')
   const stopping = connector.stop(5000)
-  const res = await answer
-  await stopping
+  const res = await within(answer, 10000)
+  expect(await within(stopping, 10000)).not.toBe('timeout')
+  if (res === 'timeout') throw new Error('the HTTP peer got no answer within 10 s')
   await within(alice.disconnect(), 1000)
   // hp sent 100 and is charged for it (it owes us 100)...
   expect(connector.account('hp')?.balance).toBe('100')
