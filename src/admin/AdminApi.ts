@@ -213,7 +213,9 @@ export class AdminApi {
     if (match === null) throw new HttpError(401, 'malformed Authorization header: expected "Bearer TOKEN"', challenge)
     if (isApiKey(match[1])) {
       const key = this.keys.check(match[1])
-      if (key === undefined) throw new HttpError(401, 'unknown or revoked API key', challenge)
+      // A key opens only a live account: should its revocation not have been stored (a crash right after
+      // the account was removed), it still opens nothing.
+      if (key === undefined || this.connector.account(key.account) === undefined) throw new HttpError(401, 'unknown or revoked API key', challenge)
       return { who: `key:${key.id}`, remote: req.socket.remoteAddress ?? 'unknown', account: key.account }
     }
     // Compared as digests of equal length, in constant time.
