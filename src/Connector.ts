@@ -3,7 +3,6 @@
  * the BTP links (listeners and dialled peers) and the transfer expirer from one validated config, and
  * wires links to actors with RxJS. `npm start` and the tests are thin users of it.
  */
-import { createHash } from 'crypto'
 import { mkdirSync } from 'fs'
 import { start as startActorSystem, stop as stopActor, spawn, dispatch, Ref } from 'nact'
 import * as Ccp from 'ilp-protocol-ccp'
@@ -11,7 +10,7 @@ import * as ILDCP from 'ilp-protocol-ildcp'
 import { map, Subject, Observable } from 'rxjs'
 import type { Config, AccountConfig } from './config'
 import { createLogger, Logger } from './log'
-import { spawnAccountActor, AccountDeps, AccountInfo, AccountState } from './actors/AccountActor'
+import { spawnAccountActor, limitsFromSettings, AccountDeps, AccountInfo, AccountState } from './actors/AccountActor'
 import type { AccountMessage, AccountLimitSettings } from './actors/messages'
 import { RoutingTable } from './actors/RoutingShard'
 import { spawnRouteManager, loadReceivedTables, RouteManagerMessage, RouteManagerState, NeighbourSettings } from './actors/RouteManager'
@@ -27,7 +26,7 @@ import { batchPerTurn } from './transport/rx'
 import { AccountDirectory } from './actors/AccountDirectory'
 import { rejectPacket, Prepare, Reply } from './protocol/ilp'
 import { ilpFrame, BTP_MESSAGE } from './protocol/codec'
-import { localAccountId, childAddress, isValidIlpAddress } from './protocol/address'
+import { localAccountId, childAddress, isValidIlpAddress, tokenKey } from './protocol/address'
 import { optionalBigInt } from './protocol/amounts'
 import type { Store, ProvisionedAccount, StoredLink } from './store/Store'
 import { OperationError } from './core/errors'
@@ -880,10 +879,7 @@ export class Connector {
       relation: account.relation,
       asset: { code: account.assetCode, scale: account.assetScale },
       address: account.relation === 'child' ? childAddress(this.address, id) : undefined,
-      limits: { minBalance: optionalBigInt(account.minBalance), maxBalance: optionalBigInt(account.maxBalance) },
-      maxPacketAmount: optionalBigInt(account.maxPacketAmount),
-      packetsPerSecond: account.packetsPerSecond,
-      throughputLimit: throughputLimit(account.throughputLimit),
+      ...limitsFromSettings(account),
       settlement: account.settlement === undefined
         ? undefined
         : {
@@ -1019,10 +1015,7 @@ export class Connector {
       asset: { code: p.assetCode, scale: p.assetScale },
       // From our address as it is now (it may have been learned anew from the parent since).
       address: p.relation === 'child' ? childAddress(this.address, id) : p.address,
-      limits: { minBalance: optionalBigInt(p.minBalance), maxBalance: optionalBigInt(p.maxBalance) },
-      maxPacketAmount: optionalBigInt(p.maxPacketAmount),
-      packetsPerSecond: p.packetsPerSecond,
-      throughputLimit: throughputLimit(p.throughputLimit)
+      ...limitsFromSettings(p)
     }
     this.spawnAccount(info)
     // Local-mode children take no part in route exchange; accounts made through the API do, as configured ones.
@@ -1078,10 +1071,6 @@ export class Connector {
   }
 }
 
-function throughputLimit (limit: { amount: string; periodMs: number } | undefined): AccountInfo['throughputLimit'] {
-  return limit === undefined ? undefined : { amount: BigInt(limit.amount), periodMs: limit.periodMs }
-}
-
 /** MessagePack has no `undefined`: leave absent fields out of stored records. */
 function dropUndefined<T extends object> (o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
@@ -1098,9 +1087,6 @@ function withoutPassword (url: string): string {
   }
 }
 
-function tokenKey (token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex')
-}
 
 export function createConnector (config: Config, options?: ConnectorOptions): Connector {
   return new Connector(config, options)

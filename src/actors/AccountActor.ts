@@ -10,6 +10,7 @@ import * as ILDCP from 'ilp-protocol-ildcp'
 import { spawn, Ref } from 'nact'
 import type { Logger } from 'pino'
 import { outgoingExpiry, ExpiryPolicy } from '../protocol/expiry'
+import { optionalBigInt } from '../protocol/amounts'
 import type { Asset, ConversionResult } from '../protocol/amounts'
 import {
   Balance, BalanceLimits, zeroBalance, holdIncoming, holdOutgoing,
@@ -22,7 +23,6 @@ import { forwardedPrepareFrame } from '../protocol/codec'
 import { Bucket, fullBucket, take } from '../protocol/limits'
 import { LinkEvent, errorFrame, ilpResponseFrame } from '../transport/btp'
 import type { AccountMessage, AccountLimitSettings, TransferSource } from './messages'
-import { optionalBigInt } from '../protocol/amounts'
 import type { Store } from '../store/Store'
 import type { AccountDirectory } from './AccountDirectory'
 import { CONTROL_REQUEST_ID_BASE, ControlReply } from '../core/ControlChannel'
@@ -181,8 +181,7 @@ export function initialAccountState (info: AccountInfo, deps: AccountDeps): Acco
     nextSeq: 1,
     nextRequestId: 1,
     acks: [],
-    packetBucket: info.packetsPerSecond === undefined ? undefined : fullBucket(BigInt(info.packetsPerSecond), 1000, deps.now()),
-    amountBucket: info.throughputLimit === undefined ? undefined : fullBucket(info.throughputLimit.amount, info.throughputLimit.periodMs, deps.now())
+    ...limitBuckets(info, deps.now())
   }
 }
 
@@ -193,8 +192,13 @@ export function handleAccountMessage (state: AccountState, msg: AccountMessage, 
       break
     case 'link':
       // Each frame on its own: one that fails is answered and repaired, the rest still run.
+      // (try/catch inline rather than `isolated`: no closures per frame on the packet path)
       for (const event of msg.events) {
-        isolated(state, deps, () => onLinkEvent(state, msg.connectionId, event, deps), () => failLinkEvent(state, msg.connectionId, event, deps))
+        try {
+          onLinkEvent(state, msg.connectionId, event, deps)
+        } catch (err) {
+          recover(state, deps, err, () => failLinkEvent(state, msg.connectionId, event, deps))
+        }
       }
       deps.linkBatchHandled(msg.connectionId)
       break
@@ -276,13 +280,36 @@ function isolated (state: AccountState, deps: AccountDeps, run: () => void, fail
   try {
     run()
   } catch (err) {
-    deps.log.error({ err, account: state.info.id }, 'failed to handle a packet: answering it and restoring the account from its stored state')
-    try {
-      fail()
-    } catch (failure) {
-      deps.log.error({ err: failure, account: state.info.id }, 'failed to answer the packet that failed')
-    }
-    restoreFromStore(state, deps)
+    recover(state, deps, err, fail)
+  }
+}
+
+/** After an item failed: answer its packet (`fail`), then restore the account from its stored state. */
+function recover (state: AccountState, deps: AccountDeps, err: unknown, fail: () => void): void {
+  deps.log.error({ err, account: state.info.id }, 'failed to handle a packet: answering it and restoring the account from its stored state')
+  try {
+    fail()
+  } catch (failure) {
+    deps.log.error({ err: failure, account: state.info.id }, 'failed to answer the packet that failed')
+  }
+  restoreFromStore(state, deps)
+}
+
+/** An account's limits from their settings (config file, stored record or admin API: amounts as strings). */
+export function limitsFromSettings (s: AccountLimitSettings): Pick<AccountInfo, 'limits' | 'maxPacketAmount' | 'packetsPerSecond' | 'throughputLimit'> {
+  return {
+    limits: { minBalance: optionalBigInt(s.minBalance), maxBalance: optionalBigInt(s.maxBalance) },
+    maxPacketAmount: optionalBigInt(s.maxPacketAmount),
+    packetsPerSecond: s.packetsPerSecond,
+    throughputLimit: s.throughputLimit === undefined ? undefined : { amount: BigInt(s.throughputLimit.amount), periodMs: s.throughputLimit.periodMs }
+  }
+}
+
+/** The rate limits' token buckets, full (absent: no limit). */
+function limitBuckets (info: AccountInfo, now: number): Pick<AccountState, 'packetBucket' | 'amountBucket'> {
+  return {
+    packetBucket: info.packetsPerSecond === undefined ? undefined : fullBucket(BigInt(info.packetsPerSecond), 1000, now),
+    amountBucket: info.throughputLimit === undefined ? undefined : fullBucket(info.throughputLimit.amount, info.throughputLimit.periodMs, now)
   }
 }
 
@@ -361,13 +388,8 @@ export function sendAcks (state: AccountState, deps: AccountDeps): void {
  */
 function setLimits (state: AccountState, limits: AccountLimitSettings, deps: AccountDeps): void {
   const info = state.info
-  info.limits = { minBalance: optionalBigInt(limits.minBalance), maxBalance: optionalBigInt(limits.maxBalance) }
-  info.maxPacketAmount = optionalBigInt(limits.maxPacketAmount)
-  info.packetsPerSecond = limits.packetsPerSecond
-  info.throughputLimit = limits.throughputLimit === undefined ? undefined : { amount: BigInt(limits.throughputLimit.amount), periodMs: limits.throughputLimit.periodMs }
-  const now = deps.now()
-  state.packetBucket = info.packetsPerSecond === undefined ? undefined : fullBucket(BigInt(info.packetsPerSecond), 1000, now)
-  state.amountBucket = info.throughputLimit === undefined ? undefined : fullBucket(info.throughputLimit.amount, info.throughputLimit.periodMs, now)
+  Object.assign(info, limitsFromSettings(limits))
+  Object.assign(state, limitBuckets(info, deps.now()))
   deps.log.info({ account: info.id }, 'account limits changed by an operator')
 }
 

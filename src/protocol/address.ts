@@ -13,6 +13,11 @@ export function localAccountId (token: string): string {
   return 'l' + createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 20)
 }
 
+/** How a token is kept and looked up (BTP and ILP-over-HTTP alike): its SHA-256, never the token itself. */
+export function tokenKey (token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex')
+}
+
 /** A child's address: our address followed by the child's account id. */
 export function childAddress (connectorAddress: string, accountId: string): string {
   return `${connectorAddress}.${accountId}`

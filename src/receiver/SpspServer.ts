@@ -8,7 +8,7 @@
 import { IncomingMessage, Server, ServerResponse } from 'http'
 import type { Logger } from 'pino'
 import type { Receiver } from './Receiver'
-import { shortRequestServer, listen } from '../transport/httpListener'
+import { shortRequestServer, listen, closeNow } from '../transport/httpListener'
 
 export const SPSP_CONTENT_TYPE = 'application/spsp4+json'
 export const WELL_KNOWN_PATH = '/.well-known/pay'
@@ -35,8 +35,7 @@ export class SpspServer {
   }
 
   close (): void {
-    this.server?.close()
-    this.server?.closeAllConnections()
+    closeNow(this.server)
     this.server = undefined
   }
 

@@ -3,7 +3,7 @@
  * only when some account accepts incoming Prepares). The bearer token of a request picks the account;
  * tokens are compared as SHA-256 digests, and never logged.
  */
-import { createHash } from 'crypto'
+import { tokenKey } from '../protocol/address'
 import type { Logger } from 'pino'
 import { HttpLink } from './HttpLink'
 import { HttpServer } from './HttpServer'
@@ -20,7 +20,7 @@ export class HttpPeering {
   /** The link of an account; `start()` attaches it to the connector (an HTTP link is up from then on). */
   add (accountId: string, config: HttpLinkConfig, maxWaitMs: number, address: () => string, attach: (accountId: string, link: Link) => void): { start: () => void, stop: () => Promise<void> } {
     const link = new HttpLink({ accountId, outgoing: config.outgoing, maxWaitMs, address })
-    if (config.incoming !== undefined) this.byToken.set(digest(config.incoming.token), link)
+    if (config.incoming !== undefined) this.byToken.set(tokenKey(config.incoming.token), link)
     let started = false
     return {
       start: () => {
@@ -35,7 +35,7 @@ export class HttpPeering {
   /** Opens the listener if an account takes incoming Prepares; resolves with its port. */
   async listen (): Promise<number | undefined> {
     if (this.byToken.size === 0) return undefined
-    this.server = new HttpServer(this.listener, token => this.byToken.get(digest(token)), this.log)
+    this.server = new HttpServer(this.listener, token => this.byToken.get(tokenKey(token)), this.log)
     this.boundPort = await this.server.listen()
     return this.boundPort
   }
@@ -48,6 +48,3 @@ export class HttpPeering {
   close (): void { this.server?.close() }
 }
 
-function digest (token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex')
-}

@@ -7,7 +7,7 @@
 import { IncomingMessage, Server, ServerResponse } from 'http'
 import type { Logger } from 'pino'
 import type { HttpAnswer, HttpLink } from './HttpLink'
-import { shortRequestServer, listen } from './httpListener'
+import { shortRequestServer, listen, closeNow } from './httpListener'
 
 /** An ILP packet is at most a few bytes over 32 KiB (RFC 0027: data ≤ 32767 bytes, address ≤ 1023). */
 export const MAX_BODY_BYTES = 40 * 1024
@@ -46,8 +46,7 @@ export class HttpServer {
 
   /** Closes every connection (after the drain). */
   close (): void {
-    this.server?.close()
-    this.server?.closeAllConnections()
+    closeNow(this.server)
     this.server = undefined
   }
 

@@ -17,6 +17,12 @@ export function shortRequestServer (handler: (req: IncomingMessage, res: ServerR
   return server
 }
 
+/** Stops listening and drops every connection, requests in progress included. */
+export function closeNow (server: Server | undefined): void {
+  server?.close()
+  server?.closeAllConnections()
+}
+
 /** Starts listening; resolves with the bound port (useful with port 0), rejects if it cannot (a port in use). */
 export async function listen (server: Server, host: string, port: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
